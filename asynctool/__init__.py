@@ -1,0 +1,131 @@
+"""asynctool: an asyncio-native client for OpenAI-compatible chat completions with tools."""
+
+from ._exceptions import AgentError as AgentError
+from ._exceptions import APIConnectionError as APIConnectionError
+from ._exceptions import APIError as APIError
+from ._exceptions import APIStatusError as APIStatusError
+from ._exceptions import APITimeoutError as APITimeoutError
+from ._exceptions import AsyncToolError as AsyncToolError
+from ._exceptions import AuthenticationError as AuthenticationError
+from ._exceptions import BadRequestError as BadRequestError
+from ._exceptions import ConflictError as ConflictError
+from ._exceptions import FinishReasonError as FinishReasonError
+from ._exceptions import IncompleteStreamError as IncompleteStreamError
+from ._exceptions import InternalServerError as InternalServerError
+from ._exceptions import InvalidRequestError as InvalidRequestError
+from ._exceptions import MaxTurnsExceeded as MaxTurnsExceeded
+from ._exceptions import NotFoundError as NotFoundError
+from ._exceptions import OutputValidationError as OutputValidationError
+from ._exceptions import PermissionDeniedError as PermissionDeniedError
+from ._exceptions import RateLimitError as RateLimitError
+from ._exceptions import StreamDecodeError as StreamDecodeError
+from ._exceptions import ToolArgumentsError as ToolArgumentsError
+from ._exceptions import ToolCallsTruncatedError as ToolCallsTruncatedError
+from ._exceptions import ToolDefinitionError as ToolDefinitionError
+from ._exceptions import ToolError as ToolError
+from ._exceptions import ToolErrorLimitExceeded as ToolErrorLimitExceeded
+from ._exceptions import UnprocessableEntityError as UnprocessableEntityError
+from ._types import AssistantMessage as AssistantMessage
+from ._types import AudioContentPart as AudioContentPart
+from ._types import ChatCompletion as ChatCompletion
+from ._types import ChatCompletionAudio as ChatCompletionAudio
+from ._types import ChatCompletionChunk as ChatCompletionChunk
+from ._types import ChatCompletionMessage as ChatCompletionMessage
+from ._types import ChatCompletionTool as ChatCompletionTool
+from ._types import Choice as Choice
+from ._types import ChoiceDelta as ChoiceDelta
+from ._types import ChoiceDeltaToolCall as ChoiceDeltaToolCall
+from ._types import ChoiceDeltaToolCallFunction as ChoiceDeltaToolCallFunction
+from ._types import ChoiceLogprobs as ChoiceLogprobs
+from ._types import ChunkChoice as ChunkChoice
+from ._types import CompletionTokensDetails as CompletionTokensDetails
+from ._types import ContentFilterResult as ContentFilterResult
+from ._types import ContentPart as ContentPart
+from ._types import DeveloperMessage as DeveloperMessage
+from ._types import FileContentPart as FileContentPart
+from ._types import FunctionCall as FunctionCall
+from ._types import FunctionDefinition as FunctionDefinition
+from ._types import ImageContentPart as ImageContentPart
+from ._types import ImageURL as ImageURL
+from ._types import InputAudio as InputAudio
+from ._types import InputFile as InputFile
+from ._types import Message as Message
+from ._types import PromptFilterResult as PromptFilterResult
+from ._types import PromptTokensDetails as PromptTokensDetails
+from ._types import RefusalContentPart as RefusalContentPart
+from ._types import SystemMessage as SystemMessage
+from ._types import TextContentPart as TextContentPart
+from ._types import TokenLogprob as TokenLogprob
+from ._types import ToolCall as ToolCall
+from ._types import ToolMessage as ToolMessage
+from ._types import TopLogprob as TopLogprob
+from ._types import URLCitation as URLCitation
+from ._types import Usage as Usage
+from ._types import UserMessage as UserMessage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AgentError",
+    "AssistantMessage",
+    "AsyncToolError",
+    "AudioContentPart",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatCompletion",
+    "ChatCompletionAudio",
+    "ChatCompletionChunk",
+    "ChatCompletionMessage",
+    "ChatCompletionTool",
+    "Choice",
+    "ChoiceDelta",
+    "ChoiceDeltaToolCall",
+    "ChoiceDeltaToolCallFunction",
+    "ChoiceLogprobs",
+    "ChunkChoice",
+    "CompletionTokensDetails",
+    "ConflictError",
+    "ContentFilterResult",
+    "ContentPart",
+    "DeveloperMessage",
+    "FileContentPart",
+    "FinishReasonError",
+    "FunctionCall",
+    "FunctionDefinition",
+    "ImageContentPart",
+    "ImageURL",
+    "IncompleteStreamError",
+    "InputAudio",
+    "InputFile",
+    "InternalServerError",
+    "InvalidRequestError",
+    "MaxTurnsExceeded",
+    "Message",
+    "NotFoundError",
+    "OutputValidationError",
+    "PermissionDeniedError",
+    "PromptFilterResult",
+    "PromptTokensDetails",
+    "RateLimitError",
+    "RefusalContentPart",
+    "StreamDecodeError",
+    "SystemMessage",
+    "TextContentPart",
+    "TokenLogprob",
+    "ToolArgumentsError",
+    "ToolCall",
+    "ToolCallsTruncatedError",
+    "ToolDefinitionError",
+    "ToolError",
+    "ToolErrorLimitExceeded",
+    "ToolMessage",
+    "TopLogprob",
+    "URLCitation",
+    "UnprocessableEntityError",
+    "Usage",
+    "UserMessage",
+]

@@ -1,0 +1,332 @@
+"""Every error asynctool raises, in one tree.
+
+```
+AsyncToolError
+├── InvalidRequestError          bad parameters, raised before any network call (also a ValueError)
+├── ToolError
+│   ├── ToolDefinitionError      a function that cannot become a tool (raised at decoration)
+│   └── ToolArgumentsError       a model's arguments that do not fit the tool's signature
+├── AgentError                   a run that cannot go on; carries the transcript so far
+│   ├── MaxTurnsExceeded
+│   ├── ToolCallsTruncatedError  `length` while tool-call arguments were unfinished
+│   ├── FinishReasonError        `length` / `content_filter` on the final answer
+│   └── ToolErrorLimitExceeded   too many tool errors in a row
+├── OutputValidationError        an answer that does not parse as the requested type
+└── APIError                     anything the server or the connection did
+    ├── APIConnectionError       could not connect, or the connection dropped
+    │   ├── APITimeoutError      a connect, first-byte, idle or total deadline passed
+    │   └── IncompleteStreamError    the stream ended before every choice finished
+    ├── StreamDecodeError        a stream sent data that is not a chunk
+    └── APIStatusError           an HTTP status >= 400, by status:
+        ├── BadRequestError            400
+        ├── AuthenticationError        401
+        ├── PermissionDeniedError      403
+        ├── NotFoundError              404
+        ├── ConflictError              409
+        ├── UnprocessableEntityError   422
+        ├── RateLimitError             429
+        └── InternalServerError        >= 500
+```
+
+`APIError` itself is raised for an error object a server sends inside a stream. Every error
+raised while a stream is read carries `partial_completion`, the completion assembled from what
+arrived. Names follow the OpenAI SDK so that ported `except` clauses keep matching. Messages are
+built from attributes (status, the server's error body), never from request headers, so the API
+key cannot leak through them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._types import ChatCompletion, Usage
+
+__all__ = [
+    "AgentError",
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncToolError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "FinishReasonError",
+    "IncompleteStreamError",
+    "InternalServerError",
+    "InvalidRequestError",
+    "MaxTurnsExceeded",
+    "NotFoundError",
+    "OutputValidationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "StreamDecodeError",
+    "ToolArgumentsError",
+    "ToolCallsTruncatedError",
+    "ToolDefinitionError",
+    "ToolError",
+    "ToolErrorLimitExceeded",
+    "UnprocessableEntityError",
+]
+
+
+class AsyncToolError(Exception):
+    """The root of every error asynctool raises."""
+
+
+class InvalidRequestError(AsyncToolError, ValueError):
+    """A request parameter is invalid; raised before anything is sent.
+
+    `field` names the offending parameter (`"temperature"`, `"messages[2].role"`, ...).
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class ToolError(AsyncToolError):
+    """Base of the errors about tools."""
+
+
+class ToolDefinitionError(ToolError, TypeError):
+    """A function cannot be turned into a tool; raised when it is decorated."""
+
+
+class ToolArgumentsError(ToolError, ValueError):
+    """A model's arguments do not fit a tool: invalid JSON, a missing, unknown or mistyped argument.
+
+    The message is written for the model to read and fix its call: it names the tool, the
+    argument path, what was expected and what was received.
+    """
+
+    def __init__(self, message: str, *, tool: str = "", path: str = "") -> None:
+        self.tool = tool
+        self.path = path
+        super().__init__(message)
+
+
+class AgentError(AsyncToolError):
+    """An agent run cannot go on.
+
+    Attributes:
+        messages: the transcript so far; every assistant message with tool calls in it is
+            followed by one tool message per call, so it can be sent again as is.
+        usage: the usage summed over every request of the run.
+        completion: the last completion received, when there was one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        messages: list[Any] | None = None,
+        usage: Usage | None = None,
+        completion: ChatCompletion | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.messages: list[Any] = messages if messages is not None else []
+        self.usage = usage
+        self.completion = completion
+
+
+class MaxTurnsExceeded(AgentError):
+    """The run reached `max_turns` requests while the model was still calling tools."""
+
+
+class ToolCallsTruncatedError(AgentError):
+    """The model ran out of tokens (`length`) while writing tool-call arguments."""
+
+
+class FinishReasonError(AgentError):
+    """The final answer ended with `length` or `content_filter` and the agent was not told to
+    accept that; `finish_reason` says which, and `completion` holds the partial answer."""
+
+    def __init__(self, message: str, *, finish_reason: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.finish_reason = finish_reason
+
+
+class ToolErrorLimitExceeded(AgentError):
+    """Tool calls failed too many times in a row for the run to recover."""
+
+
+class OutputValidationError(AsyncToolError, ValueError):
+    """An answer is not valid JSON or does not fit the requested output type.
+
+    Attributes:
+        path: where in the answer it failed (`$.items[0].price`), when known.
+        completion: the completion whose answer failed.
+        messages: for an agent run, the transcript so far.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "",
+        completion: ChatCompletion | None = None,
+        messages: list[Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.completion = completion
+        self.messages: list[Any] = messages if messages is not None else []
+
+
+class APIError(AsyncToolError):
+    """The server or the connection failed; also raised for an error object sent in a stream.
+
+    Attributes:
+        message: what went wrong, in the server's words where it gave any.
+        body: the server's error body, parsed when it was JSON.
+        code, type, param: the fields of an OpenAI-style error object, when present.
+        request_id: the `x-request-id` the server answered with, for support requests.
+        partial_completion: for an error raised while a stream was read, the completion
+            assembled from every chunk that arrived before it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        body: object = None,
+        request_id: str | None = None,
+        partial_completion: ChatCompletion | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.body = body
+        self.request_id = request_id
+        self.partial_completion = partial_completion
+        error = _error_object(body)
+        self.code: str | None = _opt_str(error.get("code"))
+        self.type: str | None = _opt_str(error.get("type"))
+        self.param: str | None = _opt_str(error.get("param"))
+
+    def __str__(self) -> str:
+        if self.request_id:
+            return f"{self.message} (request id: {self.request_id})"
+        return self.message
+
+
+class APIConnectionError(APIError):
+    """The connection could not be made, or broke before the response was complete."""
+
+
+class APITimeoutError(APIConnectionError):
+    """A deadline passed: connect, first byte, idle time between chunks, or the total."""
+
+
+class IncompleteStreamError(APIConnectionError):
+    """The stream ended (or dropped) before `[DONE]` while some choice had no finish reason."""
+
+
+class StreamDecodeError(APIError):
+    """A stream sent data that could not be decoded as a chunk; `data` holds it, truncated."""
+
+    def __init__(self, message: str, *, data: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.data = data
+
+
+class APIStatusError(APIError):
+    """The server answered with an HTTP status >= 400.
+
+    `status_code` is the status, `headers` the response headers (auth never echoed back here).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: object = None,
+        request_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, body=body, request_id=request_id)
+        self.status_code = status_code
+        self.headers = headers or {}
+
+    def __str__(self) -> str:
+        return f"Error code: {self.status_code} - {super().__str__()}"
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400: the server rejected the request as malformed."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: the API key is missing or wrong."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403: the key may not use this model or resource."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404: wrong base URL, path or model name."""
+
+
+class ConflictError(APIStatusError):
+    """HTTP 409: a conflicting request; retried by default."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """HTTP 422: the request was well-formed but could not be processed."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429: rate or quota limit; retried by default, honouring `Retry-After`."""
+
+
+class InternalServerError(APIStatusError):
+    """HTTP 5xx: the server failed; retried by default."""
+
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    """The most specific `APIStatusError` subclass for an HTTP status."""
+    if status >= 500:
+        return InternalServerError
+    return _STATUS_ERRORS.get(status, APIStatusError)
+
+
+def _error_object(body: object) -> dict[str, Any]:
+    """The `error` object of an OpenAI-style error body (or the body itself), else `{}`."""
+    if isinstance(body, dict):
+        inner = body.get("error")
+        if isinstance(inner, dict):
+            return inner
+        return body
+    return {}
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def error_message(body: object, fallback: str) -> str:
+    """The human message in an error body: `error.message`, `message`, a string `error`, or text."""
+    error = _error_object(body)
+    message = error.get("message")
+    if isinstance(message, str) and message:
+        return message
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return str(body["error"])
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return fallback

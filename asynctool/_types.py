@@ -1,0 +1,427 @@
+"""Wire types of `POST /v1/chat/completions`, one msgspec Struct per object of the API.
+
+Request structs encode with `omit_defaults=True`: a field the caller did not set is not sent.
+Response structs are `kw_only`, default every optional field, and ignore unknown fields, so a
+provider that adds fields never breaks decoding. Fields real providers send beside the spec
+(`reasoning_content`, Azure's content filter results) are typed. Chunk structs are `gc=False`:
+they never form reference cycles and are allocated once per streamed token.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias
+
+import msgspec
+
+__all__ = [
+    "AssistantMessage",
+    "AudioContentPart",
+    "ChatCompletion",
+    "ChatCompletionAudio",
+    "ChatCompletionChunk",
+    "ChatCompletionMessage",
+    "ChatCompletionTool",
+    "Choice",
+    "ChoiceDelta",
+    "ChoiceDeltaToolCall",
+    "ChoiceDeltaToolCallFunction",
+    "ChoiceLogprobs",
+    "ChunkChoice",
+    "CompletionTokensDetails",
+    "ContentFilterResult",
+    "ContentPart",
+    "DeveloperMessage",
+    "FileContentPart",
+    "FunctionCall",
+    "FunctionDefinition",
+    "ImageContentPart",
+    "ImageURL",
+    "InputAudio",
+    "InputFile",
+    "Message",
+    "PromptFilterResult",
+    "PromptTokensDetails",
+    "RefusalContentPart",
+    "SystemMessage",
+    "TextContentPart",
+    "TokenLogprob",
+    "ToolCall",
+    "ToolMessage",
+    "TopLogprob",
+    "URLCitation",
+    "Usage",
+    "UserMessage",
+]
+
+
+class _Request(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """Base of request objects: unset fields stay off the wire."""
+
+
+class _Response(msgspec.Struct, kw_only=True):
+    """Base of response objects: optional fields default, unknown fields are ignored."""
+
+
+class _Chunk(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
+    """Base of stream objects: as `_Response`, but cheap to allocate once per token."""
+
+
+# --------------------------------------------------------------------------- content parts
+
+
+class TextContentPart(_Request, tag_field="type", tag="text"):
+    """A piece of text in a message's content list."""
+
+    text: str
+
+
+class ImageURL(_Request):
+    """An image by URL or `data:` URL; `detail` is `auto`, `low` or `high`."""
+
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImageContentPart(_Request, tag_field="type", tag="image_url"):
+    """An image in a user message."""
+
+    image_url: ImageURL
+
+
+class InputAudio(_Request):
+    """Base64 audio data and its format."""
+
+    data: str
+    format: Literal["wav", "mp3"]
+
+
+class AudioContentPart(_Request, tag_field="type", tag="input_audio"):
+    """Audio in a user message."""
+
+    input_audio: InputAudio
+
+
+class InputFile(_Request):
+    """A file, by uploaded `file_id` or inline base64 `file_data` with a `filename`."""
+
+    file_data: str | None = None
+    file_id: str | None = None
+    filename: str | None = None
+
+
+class FileContentPart(_Request, tag_field="type", tag="file"):
+    """A file in a user message."""
+
+    file: InputFile
+
+
+class RefusalContentPart(_Request, tag_field="type", tag="refusal"):
+    """A refusal in an assistant message's content list."""
+
+    refusal: str
+
+
+ContentPart: TypeAlias = (
+    TextContentPart | ImageContentPart | AudioContentPart | FileContentPart | RefusalContentPart
+)
+
+
+# --------------------------------------------------------------------------- tool calls
+
+
+class FunctionCall(msgspec.Struct, kw_only=True):
+    """The function a model called: its name and its arguments as JSON text."""
+
+    name: str
+    arguments: str
+
+
+class ToolCall(msgspec.Struct, kw_only=True):
+    """One tool call of an assistant message."""
+
+    id: str
+    function: FunctionCall
+    type: Literal["function"] = "function"
+
+
+# --------------------------------------------------------------------------- request messages
+
+
+class SystemMessage(_Request, tag_field="role", tag="system"):
+    """Instructions for the model."""
+
+    content: str | list[TextContentPart]
+    name: str | None = None
+
+
+class DeveloperMessage(_Request, tag_field="role", tag="developer"):
+    """Instructions for the model, as newer OpenAI models name the system role."""
+
+    content: str | list[TextContentPart]
+    name: str | None = None
+
+
+class UserMessage(_Request, tag_field="role", tag="user"):
+    """What the user said: text, or a list of text, image, audio and file parts."""
+
+    content: str | list[ContentPart]
+    name: str | None = None
+
+
+class AssistantMessage(_Request, tag_field="role", tag="assistant"):
+    """A model's earlier turn: text, a refusal, and/or tool calls."""
+
+    content: str | list[TextContentPart | RefusalContentPart] | None = None
+    refusal: str | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    reasoning_content: str | None = None
+
+
+class ToolMessage(_Request, tag_field="role", tag="tool"):
+    """The result of one tool call, answered under its `tool_call_id`."""
+
+    content: str | list[TextContentPart]
+    tool_call_id: str
+
+
+Message: TypeAlias = SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage
+"""A request message: a tagged union on `role`."""
+
+
+# --------------------------------------------------------------------------- tool definitions
+
+
+class FunctionDefinition(_Request):
+    """A function the model may call; `parameters` is a JSON Schema object."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ChatCompletionTool(_Request):
+    """A tool definition as sent in `tools`."""
+
+    function: FunctionDefinition
+    type: Literal["function"] = "function"
+
+
+# --------------------------------------------------------------------------- responses
+
+
+class TopLogprob(_Response):
+    """One of the most likely tokens at a position."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class TokenLogprob(_Response):
+    """A sampled token, its log probability and the most likely alternatives."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+    top_logprobs: list[TopLogprob] = msgspec.field(default_factory=list)
+
+
+class ChoiceLogprobs(_Response):
+    """Log probabilities of a choice's content and refusal tokens."""
+
+    content: list[TokenLogprob] | None = None
+    refusal: list[TokenLogprob] | None = None
+
+
+class PromptTokensDetails(_Response):
+    """Where prompt tokens went."""
+
+    cached_tokens: int = 0
+    audio_tokens: int = 0
+
+
+class CompletionTokensDetails(_Response):
+    """Where completion tokens went."""
+
+    reasoning_tokens: int = 0
+    audio_tokens: int = 0
+    accepted_prediction_tokens: int = 0
+    rejected_prediction_tokens: int = 0
+
+
+class Usage(_Response):
+    """Token counts of a request (or, summed, of an agent run)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            prompt_tokens_details=_add_details(
+                self.prompt_tokens_details, other.prompt_tokens_details
+            ),
+            completion_tokens_details=_add_details(
+                self.completion_tokens_details, other.completion_tokens_details
+            ),
+        )
+
+
+def _add_details(a: Any, b: Any) -> Any:
+    """Sum two token-detail structs field by field; either may be missing."""
+    if a is None or b is None:
+        return a if b is None else b
+    return type(a)(**{f: getattr(a, f) + getattr(b, f) for f in a.__struct_fields__})
+
+
+class ContentFilterResult(_Response):
+    """One category of Azure's content filter: filtered or not, and why."""
+
+    filtered: bool = False
+    severity: str | None = None
+    detected: bool | None = None
+
+
+class PromptFilterResult(_Response):
+    """Azure's content filter verdict on one prompt."""
+
+    prompt_index: int = 0
+    content_filter_results: dict[str, ContentFilterResult] | None = None
+
+
+class URLCitation(_Response):
+    """A web source cited in a span of the answer."""
+
+    url: str = ""
+    title: str = ""
+    start_index: int = 0
+    end_index: int = 0
+
+
+class Annotation(_Response):
+    """An annotation of the answer, such as a URL citation."""
+
+    type: str = "url_citation"
+    url_citation: URLCitation | None = None
+
+
+class ChatCompletionAudio(_Response):
+    """Audio the model answered with."""
+
+    id: str = ""
+    data: str = ""
+    expires_at: int = 0
+    transcript: str = ""
+
+
+class ChatCompletionMessage(_Response):
+    """The message a model answered with."""
+
+    role: str = "assistant"
+    content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    reasoning_content: str | None = None
+    annotations: list[Annotation] | None = None
+    audio: ChatCompletionAudio | None = None
+    function_call: FunctionCall | None = None
+
+    def to_param(self) -> AssistantMessage:
+        """This answer as a request message, to append to a conversation."""
+        return AssistantMessage(
+            content=self.content,
+            refusal=self.refusal,
+            tool_calls=self.tool_calls or None,
+        )
+
+
+class Choice(_Response):
+    """One of the `n` completions."""
+
+    index: int = 0
+    message: ChatCompletionMessage = msgspec.field(default_factory=ChatCompletionMessage)
+    finish_reason: str | None = None
+    logprobs: ChoiceLogprobs | None = None
+    content_filter_results: dict[str, ContentFilterResult] | None = None
+
+
+class ChatCompletion(_Response):
+    """A whole answer, as returned by a non-stream request or assembled from a stream."""
+
+    id: str = ""
+    object: str = "chat.completion"
+    created: int = 0
+    model: str = ""
+    choices: list[Choice] = msgspec.field(default_factory=list)
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+    prompt_filter_results: list[PromptFilterResult] | None = None
+
+
+# --------------------------------------------------------------------------- stream chunks
+
+
+class ChoiceDeltaToolCallFunction(_Chunk):
+    """A fragment of a tool call's function: the name (first fragment) and arguments text."""
+
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ChoiceDeltaToolCall(_Chunk):
+    """A fragment of a tool call; `index` says which call of the message it continues."""
+
+    index: int | None = None
+    id: str | None = None
+    type: str | None = None
+    function: ChoiceDeltaToolCallFunction | None = None
+
+
+class ChoiceDelta(_Chunk):
+    """What one chunk adds to a choice's message."""
+
+    role: str | None = None
+    content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[ChoiceDeltaToolCall] | None = None
+    reasoning_content: str | None = None
+    function_call: ChoiceDeltaToolCallFunction | None = None
+
+
+class ChunkChoice(_Chunk):
+    """One choice's part of a chunk."""
+
+    index: int = 0
+    delta: ChoiceDelta = msgspec.field(default_factory=ChoiceDelta)
+    finish_reason: str | None = None
+    logprobs: ChoiceLogprobs | None = None
+    content_filter_results: dict[str, ContentFilterResult] | None = None
+
+
+class ChatCompletionChunk(_Chunk):
+    """One server-sent event of a streamed completion."""
+
+    id: str = ""
+    object: str = "chat.completion.chunk"
+    created: int = 0
+    model: str = ""
+    choices: list[ChunkChoice] = msgspec.field(default_factory=list)
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+    prompt_filter_results: list[PromptFilterResult] | None = None
+
+
+# --------------------------------------------------------------------------- codecs, built once
+
+encoder = msgspec.json.Encoder()
+completion_decoder = msgspec.json.Decoder(ChatCompletion)
+chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
