@@ -1,5 +1,6 @@
 """asynctool: an asyncio-native client for OpenAI-compatible chat completions with tools."""
 
+from ._client import AsyncClient as AsyncClient
 from ._exceptions import AgentError as AgentError
 from ._exceptions import APIConnectionError as APIConnectionError
 from ._exceptions import APIError as APIError
@@ -25,6 +26,9 @@ from ._exceptions import ToolDefinitionError as ToolDefinitionError
 from ._exceptions import ToolError as ToolError
 from ._exceptions import ToolErrorLimitExceeded as ToolErrorLimitExceeded
 from ._exceptions import UnprocessableEntityError as UnprocessableEntityError
+from ._stream import ChatStream as ChatStream
+from ._stream import ChatStreamManager as ChatStreamManager
+from ._transport import Timeout as Timeout
 from ._types import AssistantMessage as AssistantMessage
 from ._types import AudioContentPart as AudioContentPart
 from ._types import ChatCompletion as ChatCompletion
@@ -62,8 +66,7 @@ from ._types import TopLogprob as TopLogprob
 from ._types import URLCitation as URLCitation
 from ._types import Usage as Usage
 from ._types import UserMessage as UserMessage
-
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 __all__ = [
     "APIConnectionError",
@@ -72,6 +75,7 @@ __all__ = [
     "APITimeoutError",
     "AgentError",
     "AssistantMessage",
+    "AsyncClient",
     "AsyncToolError",
     "AudioContentPart",
     "AuthenticationError",
@@ -81,6 +85,8 @@ __all__ = [
     "ChatCompletionChunk",
     "ChatCompletionMessage",
     "ChatCompletionTool",
+    "ChatStream",
+    "ChatStreamManager",
     "Choice",
     "ChoiceDelta",
     "ChoiceDeltaToolCall",
@@ -115,6 +121,7 @@ __all__ = [
     "StreamDecodeError",
     "SystemMessage",
     "TextContentPart",
+    "Timeout",
     "TokenLogprob",
     "ToolArgumentsError",
     "ToolCall",

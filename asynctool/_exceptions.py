@@ -43,11 +43,11 @@ if TYPE_CHECKING:
     from ._types import ChatCompletion, Usage
 
 __all__ = [
-    "AgentError",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "AgentError",
     "AsyncToolError",
     "AuthenticationError",
     "BadRequestError",

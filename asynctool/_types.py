@@ -201,8 +201,11 @@ class FunctionDefinition(_Request):
     strict: bool | None = None
 
 
-class ChatCompletionTool(_Request):
-    """A tool definition as sent in `tools`."""
+class ChatCompletionTool(msgspec.Struct, kw_only=True):
+    """A tool definition as sent in `tools`.
+
+    Not `omit_defaults`: the API requires `type` even though it has only one value.
+    """
 
     function: FunctionDefinition
     type: Literal["function"] = "function"

@@ -1,8 +1,18 @@
-"""Shared fixtures: every test starts without the caller's OpenAI environment."""
+"""Shared fixtures: a clean environment, and a real HTTP server on 127.0.0.1 to talk to."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from types import SimpleNamespace
+from typing import Any
+
+import msgspec
 import pytest
+from aiohttp import ClientResponse, web
+
+Responder = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @pytest.fixture(autouse=True)
@@ -10,3 +20,177 @@ def _clear_openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never pick up a real key or base URL from the machine they run on."""
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
         monkeypatch.delenv(name, raising=False)
+
+
+def chunk(
+    content: str | None = None,
+    *,
+    index: int = 0,
+    finish_reason: str | None = None,
+    **delta: Any,
+) -> dict[str, Any]:
+    """A `chat.completion.chunk` as OpenAI sends it, with one choice."""
+    if content is not None:
+        delta["content"] = content
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "gpt-test",
+        "choices": [{"index": index, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+def sse(*events: dict[str, Any] | bytes | str, done: bool = True) -> bytes:
+    """An event stream: dicts become `data:` JSON events, bytes/str are sent as they are."""
+    out = []
+    for event in events:
+        if isinstance(event, dict):
+            out.append(b"data: " + msgspec.json.encode(event) + b"\n\n")
+        else:
+            out.append(event.encode() if isinstance(event, str) else event)
+    if done:
+        out.append(b"data: [DONE]\n\n")
+    return b"".join(out)
+
+
+def completion_body(content: str = "Hello!", **message: Any) -> dict[str, Any]:
+    """A non-stream `chat.completion` body with one choice."""
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "gpt-test",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, **message},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+    }
+
+
+def reply(
+    body: bytes | dict[str, Any] | str = b"",
+    *,
+    status: int = 200,
+    content_type: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Responder:
+    """A responder that answers with this body (a dict as JSON) in one piece."""
+
+    async def respond(request: web.Request) -> web.StreamResponse:
+        data = body
+        ctype = content_type
+        if isinstance(data, dict):
+            data, ctype = msgspec.json.encode(data), ctype or "application/json"
+        elif isinstance(data, str):
+            data = data.encode()
+        return web.Response(
+            body=data,
+            status=status,
+            headers={"Content-Type": ctype or "text/plain", **(headers or {})},
+        )
+
+    return respond
+
+
+def stream(
+    *pieces: bytes,
+    delay: float = 0.0,
+    drop: bool = False,
+    stall: float = 0.0,
+    headers: dict[str, str] | None = None,
+) -> Responder:
+    """A responder that streams `pieces` as separate writes, then ends, drops or stalls."""
+
+    async def respond(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", **(headers or {})}
+        )
+        await response.prepare(request)
+        for piece in pieces:
+            await response.write(piece)
+            if delay:
+                await asyncio.sleep(delay)
+        if stall:
+            await asyncio.sleep(stall)
+        if drop:
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        await response.write_eof()
+        return response
+
+    return respond
+
+
+class LocalServer:
+    """An aiohttp.web server on 127.0.0.1 answering `POST /v1/chat/completions` from a script.
+
+    Each request takes the next responder; the last one answers every request after it.
+    Every request's headers and JSON body are recorded.
+    """
+
+    def __init__(self) -> None:
+        self.responders: list[Responder] = [reply(completion_body())]
+        self.requests: list[tuple[dict[str, str], Any]] = []
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def bodies(self) -> list[Any]:
+        return [body for _, body in self.requests]
+
+    def script(self, *responders: Responder) -> None:
+        self.responders = list(responders)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body = msgspec.json.decode(raw) if raw else None
+        self.requests.append((dict(request.headers), body))
+        index = min(len(self.requests), len(self.responders)) - 1
+        return await self.responders[index](request)
+
+    async def start(self, extra_routes: Iterable[web.RouteDef] = ()) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._handle)
+        app.add_routes(list(extra_routes))
+        self.runner = web.AppRunner(app, shutdown_timeout=0.1)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[LocalServer]:
+    """A running `LocalServer`."""
+    local = LocalServer()
+    await local.start()
+    yield local
+    await local.stop()
+
+
+class MockedResponse(ClientResponse):
+    """A response class aioresponses can build under aiohttp >= 3.14.
+
+    aiohttp 3.14 added a required `stream_writer` argument that aioresponses 0.7.9 does not
+    pass (pnuckowski/aioresponses#289); aiohttp only reads its `output_size`. Pass this as
+    `response_class=` to `aioresponses` until a fixed release is out.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if "stream_writer" in inspect.signature(ClientResponse).parameters:
+            kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(*args, **kwargs)

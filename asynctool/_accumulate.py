@@ -1,0 +1,313 @@
+"""Assemble a `ChatCompletion` from the chunks of a stream: sans-I/O, constant work per chunk.
+
+Each choice keeps lists of fragments that are joined once, when the completion is read, so a
+stream of N tokens costs O(N) in all. The merge rules, field by field:
+
+- metadata (`id`, `model`, `created`): the first non-empty value; `system_fingerprint` and
+  `service_tier`: the last one sent.
+- `role`: the first one sent, `assistant` when a provider never sends it.
+- `content`, `refusal`, `reasoning_content`: fragments append. A field that only ever came as
+  `null` stays `None`; one that came as `""` is `""` (as the OpenAI SDK assembles it).
+- `tool_calls`: fragments belong to a call found by `index`; a fragment whose `id` differs
+  from the call at that index starts a new call (some servers send every call as `index: 0`);
+  without `index`, a new `id` starts a new call and no `id` continues the last one. `id`,
+  `type` and `name` are taken on first sight, so servers that repeat them on every fragment
+  do not duplicate them; `arguments` fragments append.
+- `finish_reason`: the last one sent; `logprobs`: token lists append.
+- `usage`: from the last chunk that has it (some servers send a running total on every chunk,
+  OpenAI a final chunk with empty `choices`).
+- choices are kept by `index`, so n>1 choices may interleave in any order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ._types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    Choice,
+    ChoiceDeltaToolCall,
+    ChoiceDeltaToolCallFunction,
+    ChoiceLogprobs,
+    ChunkChoice,
+    ContentFilterResult,
+    FunctionCall,
+    PromptFilterResult,
+    TokenLogprob,
+    ToolCall,
+    Usage,
+)
+
+__all__ = ["ChatCompletionAccumulator"]
+
+
+class _ToolCallState:
+    __slots__ = ("arguments", "id", "index", "name", "type")
+
+    def __init__(self, index: int | None, id: str | None) -> None:
+        self.index = index
+        self.id = id
+        self.type: str | None = None
+        self.name: str | None = None
+        self.arguments: list[str] = []
+
+    def merge(self, delta: ChoiceDeltaToolCall) -> None:
+        if self.id is None:
+            self.id = delta.id
+        if self.type is None:
+            self.type = delta.type
+        function = delta.function
+        if function is not None:
+            if self.name is None:
+                self.name = function.name
+            if function.arguments:
+                self.arguments.append(function.arguments)
+
+    def build(self) -> ToolCall:
+        return ToolCall(
+            id=self.id or "",
+            function=FunctionCall(name=self.name or "", arguments="".join(self.arguments)),
+        )
+
+
+class _ChoiceState:
+    __slots__ = (
+        "by_index",
+        "content",
+        "content_filter_results",
+        "finish_reason",
+        "function_call",
+        "index",
+        "logprobs",
+        "reasoning",
+        "refusal",
+        "refusal_logprobs",
+        "role",
+        "tool_calls",
+    )
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.role: str | None = None
+        # `None` until a fragment arrives: a field sent only as null stays null.
+        self.content: list[str] | None = None
+        self.refusal: list[str] | None = None
+        self.reasoning: list[str] | None = None
+        self.tool_calls: list[_ToolCallState] = []
+        self.by_index: dict[int, _ToolCallState] = {}
+        self.function_call: _ToolCallState | None = None
+        self.finish_reason: str | None = None
+        self.logprobs: list[TokenLogprob] | None = None
+        self.refusal_logprobs: list[TokenLogprob] | None = None
+        self.content_filter_results: dict[str, ContentFilterResult] | None = None
+
+    def merge(self, choice: ChunkChoice) -> None:
+        delta = choice.delta
+        if delta.content is not None:
+            if self.content is None:
+                self.content = [delta.content]
+            else:
+                self.content.append(delta.content)
+        if delta.tool_calls is not None:
+            for fragment in delta.tool_calls:
+                self._call_for(fragment).merge(fragment)
+        if delta.role is not None and self.role is None:
+            self.role = delta.role
+        if delta.refusal is not None:
+            self.refusal = _appended(self.refusal, delta.refusal)
+        if delta.reasoning_content is not None:
+            self.reasoning = _appended(self.reasoning, delta.reasoning_content)
+        if delta.function_call is not None:
+            self._merge_function_call(delta.function_call)
+        if choice.finish_reason is not None:
+            self.finish_reason = choice.finish_reason
+        if choice.logprobs is not None:
+            self._merge_logprobs(choice.logprobs)
+        if choice.content_filter_results is not None:
+            self.content_filter_results = choice.content_filter_results
+
+    def _call_for(self, fragment: ChoiceDeltaToolCall) -> _ToolCallState:
+        """The call this fragment continues, or a new one (see the module's rules)."""
+        index, id = fragment.index, fragment.id
+        if index is None:
+            last = self.tool_calls[-1] if self.tool_calls else None
+            if last is None or (id is not None and last.id is not None and id != last.id):
+                return self._new_call(None, id)
+            return last
+        call = self.by_index.get(index)
+        if call is None or (id is not None and call.id is not None and id != call.id):
+            return self._new_call(index, id)
+        return call
+
+    def _new_call(self, index: int | None, id: str | None) -> _ToolCallState:
+        call = _ToolCallState(index, id)
+        self.tool_calls.append(call)
+        if index is not None:
+            self.by_index[index] = call
+        return call
+
+    def _merge_function_call(self, function: ChoiceDeltaToolCallFunction) -> None:
+        if self.function_call is None:
+            self.function_call = _ToolCallState(None, None)
+        self.function_call.merge(ChoiceDeltaToolCall(function=function))
+
+    def _merge_logprobs(self, logprobs: ChoiceLogprobs) -> None:
+        if logprobs.content is not None:
+            self.logprobs = _extended(self.logprobs, logprobs.content)
+        if logprobs.refusal is not None:
+            self.refusal_logprobs = _extended(self.refusal_logprobs, logprobs.refusal)
+
+    def build(self) -> Choice:
+        logprobs = None
+        if self.logprobs is not None or self.refusal_logprobs is not None:
+            logprobs = ChoiceLogprobs(content=self.logprobs, refusal=self.refusal_logprobs)
+        function_call = None
+        if self.function_call is not None:
+            built = self.function_call.build()
+            function_call = built.function
+        message = ChatCompletionMessage(
+            role=self.role or "assistant",
+            content=_joined(self.content),
+            refusal=_joined(self.refusal),
+            tool_calls=[call.build() for call in self.tool_calls] or None,
+            reasoning_content=_joined(self.reasoning),
+            function_call=function_call,
+        )
+        return Choice(
+            index=self.index,
+            message=message,
+            finish_reason=self.finish_reason,
+            logprobs=logprobs,
+            content_filter_results=self.content_filter_results,
+        )
+
+
+def _appended(parts: list[str] | None, part: str) -> list[str]:
+    if parts is None:
+        return [part]
+    parts.append(part)
+    return parts
+
+
+def _extended(tokens: list[TokenLogprob] | None, more: list[TokenLogprob]) -> list[TokenLogprob]:
+    if tokens is None:
+        return list(more)
+    tokens.extend(more)
+    return tokens
+
+
+def _joined(parts: list[str] | None) -> str | None:
+    return None if parts is None else "".join(parts)
+
+
+class ChatCompletionAccumulator:
+    """Feed it every chunk of a stream with `add`; read the completion with `completion()`.
+
+    Pure: no I/O, no awaiting. `completion()` may be called at any time, for a snapshot of
+    what arrived so far, and does not disturb later `add` calls.
+    """
+
+    __slots__ = (
+        "_choices",
+        "_created",
+        "_id",
+        "_model",
+        "_prompt_filter_results",
+        "_service_tier",
+        "_system_fingerprint",
+        "_usage",
+        "chunk_count",
+    )
+
+    def __init__(self) -> None:
+        self._choices: dict[int, _ChoiceState] = {}
+        self._id = ""
+        self._model = ""
+        self._created = 0
+        self._system_fingerprint: str | None = None
+        self._service_tier: str | None = None
+        self._usage: Usage | None = None
+        self._prompt_filter_results: list[PromptFilterResult] | None = None
+        self.chunk_count = 0
+
+    def add(self, chunk: ChatCompletionChunk) -> None:
+        """Merge one chunk into the completion."""
+        self.chunk_count += 1
+        if not self._id:
+            self._take_metadata(chunk)
+        choices = self._choices
+        for choice in chunk.choices:
+            state = choices.get(choice.index)
+            if state is None:
+                state = choices[choice.index] = _ChoiceState(choice.index)
+            state.merge(choice)
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        if chunk.system_fingerprint is not None:
+            self._system_fingerprint = chunk.system_fingerprint
+        if chunk.service_tier is not None:
+            self._service_tier = chunk.service_tier
+        if chunk.prompt_filter_results is not None:
+            self._prompt_filter_results = chunk.prompt_filter_results
+
+    def _take_metadata(self, chunk: ChatCompletionChunk) -> None:
+        # Azure's first chunk carries only prompt filter results and an empty id.
+        self._id = chunk.id
+        self._model = self._model or chunk.model
+        self._created = self._created or chunk.created
+
+    @property
+    def finished(self) -> bool:
+        """True when at least one choice arrived and every choice has a finish reason."""
+        return bool(self._choices) and all(
+            state.finish_reason is not None for state in self._choices.values()
+        )
+
+    def unfinished_choices(self) -> list[int]:
+        """Indexes of the choices that have no finish reason yet."""
+        return sorted(i for i, state in self._choices.items() if state.finish_reason is None)
+
+    def completion(self) -> ChatCompletion:
+        """The completion assembled from every chunk added so far."""
+        return ChatCompletion(
+            id=self._id,
+            created=self._created,
+            model=self._model,
+            choices=[self._choices[i].build() for i in sorted(self._choices)],
+            usage=self._usage,
+            system_fingerprint=self._system_fingerprint,
+            service_tier=self._service_tier,
+            prompt_filter_results=self._prompt_filter_results,
+        )
+
+
+def normalize_chunk_quirks(obj: Any) -> Any:
+    """Rewrite a decoded chunk (plain JSON values) so that it fits `ChatCompletionChunk`.
+
+    Only called when typed decoding failed, so the common path pays nothing. Today's quirk:
+    tool-call `arguments` sent as a JSON object instead of JSON text.
+    """
+    if isinstance(obj, dict):
+        for choice in _dicts(obj.get("choices")):
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                _normalize_calls(delta.get("tool_calls"))
+            message = choice.get("message")
+            if isinstance(message, dict):
+                _normalize_calls(message.get("tool_calls"))
+    return obj
+
+
+def _normalize_calls(calls: Any) -> None:
+    for call in _dicts(calls):
+        function = call.get("function")
+        if isinstance(function, dict) and isinstance(function.get("arguments"), dict | list):
+            function["arguments"] = msgspec.json.encode(function["arguments"]).decode()
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []

@@ -1,0 +1,290 @@
+"""`AsyncClient` and `client.chat.completions`: check the parameters, send, decode."""
+
+from __future__ import annotations
+
+import os
+import ssl as _ssl
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
+
+import msgspec
+
+from ._accumulate import normalize_chunk_quirks
+from ._exceptions import APIError, InvalidRequestError
+from ._request import build_body, encode_body
+from ._stream import ChatStream, ChatStreamManager, error_in
+from ._transport import AuthStyle, Response, Timeout, Transport
+from ._types import ChatCompletion, completion_decoder
+
+if TYPE_CHECKING:
+    from ._request import CompletionParams
+
+__all__ = ["AsyncClient", "Chat", "Completions"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
+
+
+class _NotGiven:
+    """Marks a keyword the caller did not pass, where `None` has a meaning of its own."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN: Any = _NotGiven()
+
+
+class AsyncClient:
+    """A client for an OpenAI-compatible chat completions API.
+
+    Args:
+        base_url: the API root, e.g. `http://127.0.0.1:8000/v1`; defaults to
+            `OPENAI_BASE_URL`, then `https://api.openai.com/v1`.
+        api_key: defaults to `OPENAI_API_KEY`; without one no auth header is sent.
+        timeout: seconds for the whole call, or a `Timeout`; `None` for no bound.
+        max_retries: how many times a failed request is retried when that is safe.
+        default_headers: headers sent with every request.
+        auth: how the key is sent: `"bearer"` (`Authorization: Bearer <key>`),
+            `"x-api-key"` or `"x-goog-api-key"` (the key in that header).
+        ssl: TLS verification: True (the default), False, or an `ssl.SSLContext`.
+        max_connections: the size of the connection pool.
+        max_event_size: the largest server-sent event accepted, in bytes.
+
+    The session is made on the first request; close it with `await client.close()` or
+    `async with client:`.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float | Timeout | None = NOT_GIVEN,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        auth: AuthStyle = "bearer",
+        ssl: bool | _ssl.SSLContext = True,
+        max_connections: int = 1000,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    ) -> None:
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self._transport = Transport(
+            base_url=base_url,
+            api_key=api_key,
+            auth=auth,
+            default_headers=default_headers,
+            timeout=Timeout() if timeout is NOT_GIVEN else Timeout.of(timeout),
+            max_retries=max_retries,
+            ssl=ssl,
+            max_connections=max_connections,
+        )
+        self.max_event_size = max_event_size
+        self.chat = Chat(self)
+
+    @property
+    def base_url(self) -> str:
+        """The API root every path is joined to."""
+        return str(self._transport.base_url)
+
+    @property
+    def timeout(self) -> Timeout:
+        """The deadlines of every request that does not pass its own."""
+        return self._transport.timeout
+
+    @property
+    def max_retries(self) -> int:
+        """How many times a failed request is retried when that is safe."""
+        return self._transport.max_retries
+
+    async def close(self) -> None:
+        """Close the HTTP session and its connections."""
+        await self._transport.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"AsyncClient(base_url={self.base_url!r})"
+
+    async def _post(
+        self,
+        path: str,
+        body: bytes,
+        *,
+        extra_headers: Mapping[str, str] | None,
+        timeout: float | Timeout | None,
+    ) -> Response:
+        deadline = None if timeout is NOT_GIVEN else Timeout.of(timeout)
+        return await self._transport.post(path, body, extra_headers=extra_headers, timeout=deadline)
+
+
+class Chat:
+    """`client.chat`: the chat APIs."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.completions = Completions(client)
+
+
+class Completions:
+    """`client.chat.completions`: create completions, whole or streamed."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    @overload
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        stream: Literal[False] = False,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = NOT_GIVEN,
+        **params: Unpack[CompletionParams],
+    ) -> ChatCompletion: ...
+
+    @overload
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        stream: Literal[True],
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = NOT_GIVEN,
+        **params: Unpack[CompletionParams],
+    ) -> ChatStream: ...
+
+    @overload
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        stream: bool,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = NOT_GIVEN,
+        **params: Unpack[CompletionParams],
+    ) -> ChatCompletion | ChatStream: ...
+
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        stream: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = NOT_GIVEN,
+        **params: Unpack[CompletionParams],
+    ) -> ChatCompletion | ChatStream:
+        """Create a chat completion.
+
+        Every request field of the API is a keyword (see `CompletionParams`); `extra_body`
+        adds fields this client does not name, `extra_headers` headers, and `timeout`
+        overrides the client's deadlines for this call.
+
+        Returns:
+            A `ChatCompletion`, or with `stream=True` a `ChatStream` of chunks.
+
+        Raises:
+            InvalidRequestError: a parameter is invalid (nothing was sent).
+            APIStatusError: the server answered with an error status.
+            APIConnectionError: the server could not be reached.
+            APITimeoutError: a deadline passed.
+        """
+        request = build_body(model=model, messages=messages, stream=stream, params=params)
+        body = encode_body(request, params.get("extra_body"))
+        response = await self._client._post(
+            "chat/completions", body, extra_headers=extra_headers, timeout=timeout
+        )
+        if stream:
+            return _open_stream(response, self._client.max_event_size)
+        return await _read_completion(response)
+
+    def stream(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = NOT_GIVEN,
+        **params: Unpack[CompletionParams],
+    ) -> ChatStreamManager:
+        """Stream a chat completion: `async with client.chat.completions.stream(...) as s:`.
+
+        Takes the keywords of `create` (`stream=True` is implied). The parameters are checked
+        here, before the `async with`; the request is sent on entering it.
+        """
+        if "stream" in params:
+            raise InvalidRequestError("stream", "stream() always streams; do not pass stream")
+        request = build_body(model=model, messages=messages, stream=True, params=params)
+        body = encode_body(request, params.get("extra_body"))
+
+        async def open_stream() -> ChatStream:
+            response = await self._client._post(
+                "chat/completions", body, extra_headers=extra_headers, timeout=timeout
+            )
+            return _open_stream(response, self._client.max_event_size)
+
+        return ChatStreamManager(open_stream)
+
+
+def _open_stream(response: Response, max_event_size: int) -> ChatStream:
+    if response.content_type == "text/html":
+        response.close()
+        raise APIError(
+            "Expected an event stream, but the server answered with an HTML page "
+            f"(HTTP {response.status}); is the base URL right?",
+            request_id=response.request_id,
+        )
+    return ChatStream(response, max_event_size=max_event_size)
+
+
+async def _read_completion(response: Response) -> ChatCompletion:
+    try:
+        data = await response.read()
+    finally:
+        response.close()
+    try:
+        completion = completion_decoder.decode(data)
+    except msgspec.ValidationError:
+        completion = _decode_quirky(response, data)
+    except msgspec.DecodeError as exc:
+        raise _bad_body(response, data, "is not JSON") from exc
+    if not completion.choices:
+        # Some gateways answer 200 with an error object; it decodes as an empty completion.
+        error = error_in(data)
+        if error is not None:
+            error.request_id = response.request_id
+            raise error
+    return completion
+
+
+def _decode_quirky(response: Response, data: bytes) -> ChatCompletion:
+    """Decode a body that failed typed decoding, after rewriting known provider quirks."""
+    try:
+        raw = normalize_chunk_quirks(msgspec.json.decode(data))
+        return msgspec.convert(raw, ChatCompletion)
+    except msgspec.ValidationError as exc:
+        raise _bad_body(response, data, f"is not a chat completion ({exc})") from exc
+
+
+def _bad_body(response: Response, data: bytes, what: str) -> APIError:
+    text = data[:200].decode("utf-8", "replace")
+    return APIError(
+        f"The response body (HTTP {response.status}, {response.content_type or 'no type'}) "
+        f"{what}: {text!r}",
+        body=text,
+        request_id=response.request_id,
+    )

@@ -1,0 +1,267 @@
+"""Build and check the body of a chat completions request, before anything is sent.
+
+The request struct carries the API's ranges as msgspec constraints, so one `msgspec.convert`
+checks types and ranges together and its error already names the field; the rules msgspec
+cannot state (a tool named by `tool_choice` must exist, `top_logprobs` needs `logprobs`) are
+checked after. Messages and tools given as dicts are checked against their structs but sent
+as given, so provider-specific keys in them reach the wire untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Protocol, TypedDict, runtime_checkable
+
+import msgspec
+
+from ._exceptions import InvalidRequestError
+from ._types import ChatCompletionTool, Message, encoder
+
+__all__ = ["ChatCompletionRequest", "CompletionParams", "build_body"]
+
+_Temperature = Annotated[float, msgspec.Meta(ge=0, le=2)]
+_TopP = Annotated[float, msgspec.Meta(ge=0, le=1)]
+_Penalty = Annotated[float, msgspec.Meta(ge=-2, le=2)]
+_Positive = Annotated[int, msgspec.Meta(ge=1)]
+_TopLogprobs = Annotated[int, msgspec.Meta(ge=0, le=20)]
+_Stop = str | Annotated[list[str], msgspec.Meta(max_length=4)]
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+class StreamOptions(msgspec.Struct, omit_defaults=True):
+    """`stream_options`: `include_usage` asks for a last chunk with the usage."""
+
+    include_usage: bool | None = None
+    include_obfuscation: bool | None = None
+
+
+class ChatCompletionRequest(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """The body of `POST /chat/completions`; fields left `None` are not sent."""
+
+    model: str
+    messages: list[Any]
+    tools: list[Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    temperature: _Temperature | None = None
+    top_p: _TopP | None = None
+    n: _Positive | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    stop: _Stop | None = None
+    max_tokens: _Positive | None = None
+    max_completion_tokens: _Positive | None = None
+    presence_penalty: _Penalty | None = None
+    frequency_penalty: _Penalty | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: _TopLogprobs | None = None
+    user: str | None = None
+    response_format: dict[str, Any] | None = None
+    seed: int | None = None
+    reasoning_effort: str | None = None
+    service_tier: str | None = None
+    metadata: dict[str, str] | None = None
+    store: bool | None = None
+    modalities: list[str] | None = None
+    audio: dict[str, Any] | None = None
+    prediction: dict[str, Any] | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
+    verbosity: str | None = None
+    web_search_options: dict[str, Any] | None = None
+
+
+class CompletionParams(TypedDict, total=False):
+    """The optional keywords of `create`, `stream` and `parse`, as the API names them."""
+
+    tools: Iterable[Any]
+    tool_choice: str | Mapping[str, Any]
+    parallel_tool_calls: bool
+    temperature: float
+    top_p: float
+    n: int
+    stream_options: Mapping[str, Any]
+    stop: str | list[str]
+    max_tokens: int
+    max_completion_tokens: int
+    presence_penalty: float
+    frequency_penalty: float
+    logit_bias: Mapping[str | int, float]
+    logprobs: bool
+    top_logprobs: int
+    user: str
+    response_format: Mapping[str, Any]
+    seed: int
+    reasoning_effort: str
+    service_tier: str
+    metadata: Mapping[str, str]
+    store: bool
+    modalities: list[str]
+    audio: Mapping[str, Any]
+    prediction: Mapping[str, Any]
+    prompt_cache_key: str
+    safety_identifier: str
+    verbosity: str
+    web_search_options: Mapping[str, Any]
+    extra_body: Mapping[str, Any]
+
+
+@runtime_checkable
+class SupportsToolDefinition(Protocol):
+    """Anything with an OpenAI tool dict in `.definition`, such as a `Tool`."""
+
+    @property
+    def definition(self) -> Mapping[str, Any]: ...
+
+
+def build_body(
+    *, model: str, messages: Iterable[Any], stream: bool, params: Mapping[str, Any]
+) -> ChatCompletionRequest:
+    """Check every parameter and return the request, ready to encode.
+
+    Raises:
+        InvalidRequestError: naming the first invalid field.
+    """
+    fields = {k: v for k, v in params.items() if v is not None and k != "extra_body"}
+    fields["model"] = model
+    fields["messages"] = _checked_messages(messages)
+    if stream:
+        fields["stream"] = True
+    if "tools" in fields:
+        fields["tools"] = [_tool_dict(t, i) for i, t in enumerate(fields["tools"])]
+    if "logit_bias" in fields:
+        fields["logit_bias"] = _checked_logit_bias(fields["logit_bias"])
+    request = _convert(fields)
+    _check_cross_field_rules(request)
+    return request
+
+
+def encode_body(request: ChatCompletionRequest, extra_body: Mapping[str, Any] | None) -> bytes:
+    """The JSON body; `extra_body` keys are merged over the request's at the top level."""
+    if not extra_body:
+        return encoder.encode(request)
+    merged = msgspec.to_builtins(request)
+    merged.update(extra_body)
+    return encoder.encode(merged)
+
+
+def _convert(fields: dict[str, Any]) -> ChatCompletionRequest:
+    try:
+        return msgspec.convert(fields, ChatCompletionRequest)
+    except msgspec.ValidationError as exc:
+        error = _invalid(exc, "")
+        if error.field in fields and ", got" not in error.reason:
+            given = repr(fields[error.field])
+            error = InvalidRequestError(error.field, f"{error.reason}, got {given[:100]}")
+        raise error from None
+
+
+def _invalid(exc: msgspec.ValidationError, prefix: str) -> InvalidRequestError:
+    """Turn msgspec's `Expected ... - at `$.a[0].b`` into a field name and a reason."""
+    text = str(exc)
+    reason, _, where = text.partition(" - at `$")
+    path = where.rstrip("`").lstrip(".")
+    field = f"{prefix}{path}" if path.startswith("[") or not prefix else f"{prefix}.{path}"
+    return InvalidRequestError(field.rstrip(".") or "request", reason)
+
+
+_MESSAGE_TYPES: tuple[type, ...] = Message.__args__
+
+
+def _checked_messages(messages: Iterable[Any]) -> list[Any]:
+    if isinstance(messages, str | bytes | Mapping):
+        raise InvalidRequestError("messages", "expected a list of messages, got a single value")
+    checked = list(messages)
+    if not checked:
+        raise InvalidRequestError("messages", "must contain at least one message")
+    for i, message in enumerate(checked):
+        if isinstance(message, _MESSAGE_TYPES):
+            continue
+        if not isinstance(message, Mapping):
+            raise InvalidRequestError(
+                f"messages[{i}]",
+                f"expected a dict or a message struct, got {type(message).__name__}",
+            )
+        try:
+            msgspec.convert(message, Message)
+        except msgspec.ValidationError as exc:
+            raise _invalid(exc, f"messages[{i}]") from None
+    return checked
+
+
+def _checked_logit_bias(bias: Any) -> dict[str, float]:
+    """Token ids (as ints or digit strings) to biases in -100..100."""
+    if not isinstance(bias, Mapping):
+        raise InvalidRequestError("logit_bias", f"expected a dict, got {type(bias).__name__}")
+    checked = {}
+    for token, value in bias.items():
+        field = f"logit_bias[{token!r}]"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidRequestError(field, f"expected a number, got {value!r}")
+        if not -100 <= value <= 100:
+            raise InvalidRequestError(field, f"expected a bias in -100..100, got {value!r}")
+        checked[str(token)] = value
+    return checked
+
+
+def _tool_dict(tool: Any, i: int) -> Any:
+    """A tool as sent: its `.definition`, a `ChatCompletionTool`, or a dict, checked."""
+    if isinstance(tool, SupportsToolDefinition):
+        tool = tool.definition
+    if isinstance(tool, ChatCompletionTool):
+        name = tool.function.name
+    elif isinstance(tool, Mapping):
+        try:
+            name = msgspec.convert(tool, ChatCompletionTool).function.name
+        except msgspec.ValidationError as exc:
+            raise _invalid(exc, f"tools[{i}]") from None
+    else:
+        raise InvalidRequestError(
+            f"tools[{i}]", f"expected a tool dict or a Tool, got {type(tool).__name__}"
+        )
+    if not _TOOL_NAME.match(name):
+        raise InvalidRequestError(
+            f"tools[{i}].function.name",
+            f"{name!r} must be 1 to 64 letters, digits, underscores or dashes",
+        )
+    return tool
+
+
+def _tool_names(tools: list[Any] | None) -> set[str]:
+    names = set()
+    for tool in tools or ():
+        names.add(
+            tool.function.name if isinstance(tool, ChatCompletionTool) else tool["function"]["name"]
+        )
+    return names
+
+
+def _check_cross_field_rules(request: ChatCompletionRequest) -> None:
+    if request.top_logprobs is not None and not request.logprobs:
+        raise InvalidRequestError("top_logprobs", "requires logprobs=True")
+    choice = request.tool_choice
+    if isinstance(choice, str):
+        if choice not in ("none", "auto", "required"):
+            raise InvalidRequestError(
+                "tool_choice", f"expected 'none', 'auto', 'required' or a dict, got {choice!r}"
+            )
+        if choice == "required" and not request.tools:
+            raise InvalidRequestError("tool_choice", "'required' needs at least one tool in tools")
+    elif choice is not None:
+        name = _forced_name(choice)
+        if name is not None and name not in _tool_names(request.tools):
+            raise InvalidRequestError(
+                "tool_choice", f"names the function {name!r}, which is not in tools"
+            )
+
+
+def _forced_name(choice: Mapping[str, Any]) -> str | None:
+    function = choice.get("function")
+    if choice.get("type") == "function" and isinstance(function, Mapping):
+        name = function.get("name")
+        if not isinstance(name, str):
+            raise InvalidRequestError("tool_choice.function.name", "expected a string")
+        return name
+    return None

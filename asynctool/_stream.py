@@ -1,0 +1,261 @@
+"""`ChatStream`: pump a response's bytes through the SSE decoder into chunks and the accumulator.
+
+The stream does no parsing of its own: bytes go to `SSEDecoder`, each event's data to the
+chunk decoder, each chunk to `ChatCompletionAccumulator`. One network read may carry hundreds of
+events; they are decoded and accumulated in one pass and handed out one by one, so the
+per-chunk cost is a decode, a merge and a list index.
+
+How a stream ends:
+- `data: [DONE]`: complete, whatever the finish reasons say.
+- the body ends without `[DONE]`: complete when every choice has a finish reason, otherwise
+  `IncompleteStreamError`; a connection dropped mid-body is `IncompleteStreamError` too.
+- an error sent as data (`{"error": {...}}`, `{"object": "error", ...}`) or as an
+  `event: error`: `APIError` with the server's message.
+- data that is not a chunk: `StreamDecodeError` with the text, truncated.
+Every error raised here carries `partial_completion`; chunks decoded before the error are still
+yielded first, so nothing that arrived is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+import msgspec
+
+from ._accumulate import ChatCompletionAccumulator, normalize_chunk_quirks
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    IncompleteStreamError,
+    StreamDecodeError,
+    error_message,
+)
+from ._sse import ServerSentEvent, SSEDecoder
+from ._transport import Response
+from ._types import ChatCompletion, ChatCompletionChunk, chunk_decoder
+
+__all__ = ["ChatStream", "ChatStreamManager", "error_in"]
+
+_DONE = b"[DONE]"
+_SHOWN_DATA = 200  # how much of undecodable data an error message quotes
+
+
+class _ErrorProbe(msgspec.Struct):
+    """Just enough of a data payload to tell an error object from an empty chunk."""
+
+    error: Any = None
+    object: str | None = None
+
+
+_probe_decoder = msgspec.json.Decoder(_ErrorProbe)
+
+
+class ChatStream:
+    """An async iterator of `ChatCompletionChunk`, and an async context manager.
+
+    Leaving `async with` (or `close()`) releases the connection whether or not the stream was
+    read to its end. `get_final_completion()` reads what is left and returns the assembled
+    `ChatCompletion`.
+    """
+
+    def __init__(self, response: Response, *, max_event_size: int) -> None:
+        self._response = response
+        self._decoder = SSEDecoder(max_event_size=max_event_size)
+        self._accumulator = ChatCompletionAccumulator()
+        self._queue: list[ChatCompletionChunk] = []
+        self._position = 0
+        self._error: APIError | None = None
+        self._ended = False  # nothing more will be read from the network
+        self._complete = False  # the server ended the stream properly
+        self.request_id = response.request_id
+        """The `x-request-id` of the response, for support requests."""
+        self.headers = response.headers
+        """The response headers."""
+
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        while self._position >= len(self._queue):
+            if self._error is not None:
+                raise self._error
+            if self._ended:
+                raise StopAsyncIteration
+            await self._read()
+        chunk = self._queue[self._position]
+        self._position += 1
+        return chunk
+
+    async def __aenter__(self) -> ChatStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop reading and release the connection; chunks not yet read are dropped."""
+        self._ended = True
+        self._response.close()
+
+    def snapshot(self) -> ChatCompletion:
+        """The completion assembled from the chunks that arrived so far."""
+        return self._accumulator.completion()
+
+    async def get_final_completion(self) -> ChatCompletion:
+        """Read the rest of the stream and return the completion assembled from every chunk.
+
+        Raises:
+            APIError: whatever reading the stream raises, with `partial_completion` set.
+            IncompleteStreamError: the stream was closed before the server ended it.
+        """
+        async for _ in self:
+            pass
+        if not self._complete:
+            raise self._failed(IncompleteStreamError("The stream was closed before it ended"))
+        return self._accumulator.completion()
+
+    async def _read(self) -> None:
+        """Read one piece of the body and queue the chunks it completes."""
+        self._queue.clear()
+        self._position = 0
+        try:
+            data = await self._response.read_chunk()
+        except APITimeoutError as exc:
+            self._fail(exc)
+            return
+        except APIConnectionError as exc:
+            self._fail(IncompleteStreamError(f"The connection dropped mid-stream: {exc}"), exc)
+            return
+        if not data:
+            self._end_of_body()
+            return
+        try:
+            events = self._decoder.feed(data)
+        except StreamDecodeError as exc:
+            self._fail(exc)
+            return
+        for event in events:
+            if self._take(event):
+                break
+
+    def _take(self, event: ServerSentEvent) -> bool:
+        """Decode and accumulate one event; True when the stream is over."""
+        data = event.data
+        if data == _DONE:
+            self._finish()
+            return True
+        if event.event == "error":
+            self._fail(_error_from(data))
+            return True
+        chunk: ChatCompletionChunk | None
+        try:
+            chunk = chunk_decoder.decode(data)
+        except msgspec.ValidationError:
+            chunk = _decode_quirky(data)
+        except msgspec.DecodeError:
+            chunk = None
+        if chunk is None:
+            self._fail(_undecodable(data))
+            return True
+        # Error objects decode as chunks with no choices; only such chunks are looked at twice.
+        if (not chunk.choices and chunk.usage is None) or chunk.object == "error":
+            error = error_in(data)
+            if error is not None:
+                self._fail(error)
+                return True
+        self._accumulator.add(chunk)
+        self._queue.append(chunk)
+        return False
+
+    def _end_of_body(self) -> None:
+        self._decoder.close()
+        if self._accumulator.finished:
+            self._finish()
+            return
+        pending = self._accumulator.unfinished_choices()
+        detail = f"choices {pending} had no finish reason" if pending else "no choice arrived"
+        self._fail(IncompleteStreamError(f"The stream ended before [DONE]: {detail}"))
+
+    def _finish(self) -> None:
+        self._complete = True
+        self._ended = True
+        self._response.close()
+
+    def _fail(self, error: APIError, cause: BaseException | None = None) -> None:
+        if cause is not None:
+            error.__cause__ = cause
+        self._error = self._failed(error)
+        self._ended = True
+        self._response.close()
+
+    def _failed(self, error: APIError) -> APIError:
+        error.partial_completion = self._accumulator.completion()
+        if error.request_id is None:
+            error.request_id = self.request_id
+        return error
+
+
+def error_in(data: bytes) -> APIError | None:
+    """The `APIError` for data that is an error object (`{"error": ...}`, `"object": "error"`)."""
+    try:
+        probe = _probe_decoder.decode(data)
+    except msgspec.DecodeError:
+        return None
+    if probe.error is None and probe.object != "error":
+        return None
+    return _error_from(data)
+
+
+def _decode_quirky(data: bytes) -> ChatCompletionChunk | None:
+    """Decode a chunk that failed typed decoding, after rewriting known provider quirks."""
+    try:
+        raw = msgspec.json.decode(data)
+        return msgspec.convert(normalize_chunk_quirks(raw), ChatCompletionChunk)
+    except msgspec.DecodeError:  # ValidationError is a DecodeError
+        return None
+
+
+def _error_from(data: bytes) -> APIError:
+    try:
+        body: object = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        body = data.decode("utf-8", "replace")
+    return APIError(error_message(body, "The server sent an error event"), body=body)
+
+
+def _undecodable(data: bytes) -> StreamDecodeError:
+    text = data.decode("utf-8", "replace")
+    shown = text if len(text) <= _SHOWN_DATA else text[:_SHOWN_DATA] + "..."
+    return StreamDecodeError(f"The stream sent data that is not a chunk: {shown!r}", data=shown)
+
+
+class ChatStreamManager:
+    """What `client.chat.completions.stream(...)` returns: `async with` it to get a `ChatStream`.
+
+    The request is sent on entering, and the stream closed on leaving.
+    """
+
+    def __init__(self, open_stream: Callable[[], Awaitable[ChatStream]]) -> None:
+        self._open_stream = open_stream
+        self._stream: ChatStream | None = None
+
+    async def __aenter__(self) -> ChatStream:
+        self._stream = await self._open_stream()
+        return self._stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            await self._stream.close()

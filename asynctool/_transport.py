@@ -1,0 +1,425 @@
+"""The HTTP seam: the one module that talks to aiohttp.
+
+It owns the `aiohttp.ClientSession`, the base URL, the auth header, deadlines and retries, and
+maps every lower-level failure to an `AsyncToolError` subclass in one place. Above it, nothing
+knows aiohttp exists: the client gets a `Response` that reads bytes under the deadlines.
+
+Retries follow what is safe for a POST that the server may not have seen: connection errors,
+timeouts before the response started, and 408, 409, 429 and 5xx, with exponential backoff and
+jitter, honouring `retry-after-ms`, `Retry-After` (seconds or an HTTP date) and `x-should-retry`.
+Every attempt carries the same `Idempotency-Key`. Once a response has started nothing is
+retried: the bytes of a stream may already be in the caller's hands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import ssl as _ssl
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    InvalidRequestError,
+    error_message,
+    status_error_class,
+)
+from ._version import __version__
+
+__all__ = ["AuthStyle", "Response", "Timeout", "Transport"]
+
+logger = logging.getLogger("asynctool")
+
+AuthStyle = Literal["bearer", "x-api-key", "x-goog-api-key"]
+
+_AUTH_HEADERS: dict[str, str] = {
+    "bearer": "Authorization",
+    "x-api-key": "x-api-key",
+    "x-goog-api-key": "x-goog-api-key",
+}
+_RETRY_STATUSES = frozenset({408, 409, 429})
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+_INITIAL_BACKOFF = 0.5
+_MAX_BACKOFF = 8.0
+# A server may ask for a long pause; past this we fall back to our own backoff rather than
+# leave the caller waiting on a header nobody can audit.
+_MAX_RETRY_AFTER = 60.0
+# Error bodies are read for their message only; an error page is never worth more than this.
+_MAX_ERROR_BODY = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """How long a request may take, in seconds; `None` means no bound.
+
+    Attributes:
+        total: the whole call, every retry and the whole stream included.
+        connect: opening the TCP (and TLS) connection.
+        first_byte: from sending the request to the start of the response (its headers).
+            For a non-stream request that is the time the model takes to write the whole
+            answer, so it is unbounded by default.
+        idle: the longest gap between two pieces of the body; a stalled stream ends here.
+    """
+
+    total: float | None = 600.0
+    connect: float | None = 5.0
+    first_byte: float | None = None
+    idle: float | None = 120.0
+
+    @classmethod
+    def of(cls, value: float | Timeout | None) -> Timeout:
+        """A `Timeout` from what users pass: a number is the total deadline, `None` no bound."""
+        if isinstance(value, Timeout):
+            return value
+        if value is None:
+            return cls(total=None, connect=None, first_byte=None, idle=None)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise InvalidRequestError("timeout", f"expected a positive number, got {value!r}")
+        return cls(total=float(value))
+
+
+class _Clock:
+    """The deadlines of one call: the total one, and the bound of the phase being waited on."""
+
+    __slots__ = ("deadline", "timeout")
+
+    def __init__(self, timeout: Timeout) -> None:
+        self.timeout = timeout
+        now = asyncio.get_running_loop().time()
+        self.deadline = None if timeout.total is None else now + timeout.total
+
+    def remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return self.deadline - asyncio.get_running_loop().time()
+
+    def phase_deadline(self, bound: float | None) -> float | None:
+        """When the phase with this bound must end: its own bound or the total, the sooner."""
+        if bound is None:
+            return self.deadline
+        end = asyncio.get_running_loop().time() + bound
+        return end if self.deadline is None else min(end, self.deadline)
+
+    def timeout_error(self, phase: str, bound: float | None) -> APITimeoutError:
+        """The error for a deadline that passed, saying which one it was."""
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:
+            return APITimeoutError(f"Request timed out: total deadline of {self.timeout.total}s")
+        return APITimeoutError(f"Request timed out: no {phase} within {bound}s")
+
+
+class Response:
+    """An HTTP response whose body is read under the call's deadlines.
+
+    Reading maps every failure to `APIConnectionError` / `APITimeoutError`; `close()` releases
+    the connection (back to the pool when the body was read to its end, else closed).
+    """
+
+    __slots__ = ("_clock", "_raw", "headers", "request_id", "status")
+
+    def __init__(self, raw: aiohttp.ClientResponse, clock: _Clock) -> None:
+        self._raw = raw
+        self._clock = clock
+        self.status = raw.status
+        self.headers: Mapping[str, str] = raw.headers
+        self.request_id: str | None = raw.headers.get("x-request-id")
+
+    @property
+    def reason(self) -> str:
+        """The status line's reason phrase, e.g. `Bad Gateway`."""
+        return self._raw.reason or ""
+
+    @property
+    def content_type(self) -> str:
+        """The media type of the body, lower-cased, without parameters."""
+        return self._raw.content_type.lower()
+
+    async def read_chunk(self) -> bytes:
+        """The next piece of the body as it arrived, or `b""` at its end."""
+        idle = self._clock.timeout.idle
+        try:
+            async with asyncio.timeout_at(self._clock.phase_deadline(idle)):
+                return await self._raw.content.readany()
+        except TimeoutError as exc:
+            raise self._clock.timeout_error("data", idle) from exc
+        except aiohttp.ClientError as exc:
+            raise APIConnectionError(f"Connection error while reading the response: {exc}") from exc
+
+    async def read(self) -> bytes:
+        """The whole body (each piece under the idle bound, all under the total deadline)."""
+        parts: list[bytes] = []
+        while chunk := await self.read_chunk():
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        """Let go of the connection; safe to call more than once."""
+        if self._raw.content.at_eof():
+            self._raw.release()
+        else:
+            self._raw.close()
+
+
+class Transport:
+    """One aiohttp session against one base URL, with auth, deadlines and retries."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        auth: AuthStyle,
+        default_headers: Mapping[str, str] | None,
+        timeout: Timeout,
+        max_retries: int,
+        ssl: bool | _ssl.SSLContext,
+        max_connections: int,
+    ) -> None:
+        self.base_url = _parse_base_url(base_url)
+        if auth not in _AUTH_HEADERS:
+            raise InvalidRequestError(
+                "auth", f"expected one of {sorted(_AUTH_HEADERS)}, got {auth!r}"
+            )
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InvalidRequestError("max_retries", f"expected an int >= 0, got {max_retries!r}")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._api_key = api_key
+        self._auth_header = _AUTH_HEADERS[auth]
+        self._ssl = ssl
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"asynctool/{__version__}",
+            **(default_headers or {}),
+        }
+        if api_key:
+            self._headers[self._auth_header] = _auth_value(auth, api_key)
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` was called (a new session is made on the next request)."""
+        return self._session is None or self._session.closed
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=self._ssl)
+            # Our own deadlines bound every phase; aiohttp's only job is the socket connect.
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout.connect)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session and every pooled connection."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def post(
+        self,
+        path: str,
+        body: bytes,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: Timeout | None = None,
+    ) -> Response:
+        """POST `body` to `path`, retrying what is safe, and return the started response.
+
+        Raises:
+            APIStatusError: a status >= 400 (its subclass by status), after retries.
+            APIConnectionError: no connection could be made, after retries.
+            APITimeoutError: a deadline passed before the response started.
+        """
+        clock = _Clock(timeout or self.timeout)
+        headers = {**self._headers, "Idempotency-Key": f"asynctool-{uuid.uuid4().hex}"}
+        if extra_headers:
+            headers.update(extra_headers)
+        url = self.base_url.join(URL(path.lstrip("/")))
+        for attempt in range(self.max_retries + 1):
+            last = attempt == self.max_retries
+            try:
+                response = await self._send(url, body, headers, clock)
+            except APIConnectionError as exc:
+                await self._wait_before_retry(exc, None, attempt, last, clock)
+                continue
+            if response.status < 400:
+                return response
+            error = await self._status_error(response)
+            if not _should_retry(response):
+                raise error
+            await self._wait_before_retry(error, response.headers, attempt, last, clock)
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+    async def _wait_before_retry(
+        self,
+        error: Exception,
+        headers: Mapping[str, str] | None,
+        attempt: int,
+        last: bool,
+        clock: _Clock,
+    ) -> None:
+        """Sleep before the next attempt, or raise `error` when there is none to make."""
+        delay = _retry_delay(headers, attempt)
+        remaining = clock.remaining()
+        if last or (remaining is not None and delay >= remaining):
+            raise error
+        logger.info(
+            "Retrying in %.2fs (attempt %d of %d) after: %s",
+            delay,
+            attempt + 2,
+            self.max_retries + 1,
+            error,
+        )
+        await asyncio.sleep(delay)
+
+    async def _send(
+        self, url: URL, body: bytes, headers: dict[str, str], clock: _Clock
+    ) -> Response:
+        """One attempt: send, follow redirects by hand, and wait for the response to start."""
+        session = self._get_session()
+        first_byte = clock.timeout.first_byte
+        for _ in range(_MAX_REDIRECTS + 1):
+            try:
+                async with asyncio.timeout_at(clock.phase_deadline(first_byte)):
+                    raw = await session.post(url, data=body, headers=headers, allow_redirects=False)
+            except TimeoutError as exc:
+                # aiohttp's own connect timeout is also a TimeoutError; name the phase right.
+                if isinstance(exc, aiohttp.ConnectionTimeoutError):
+                    raise clock.timeout_error("connection", clock.timeout.connect) from exc
+                raise clock.timeout_error("response", first_byte) from exc
+            except aiohttp.ClientError as exc:
+                raise APIConnectionError(f"Connection error: {exc}") from exc
+            location = raw.headers.get("Location")
+            if raw.status not in _REDIRECT_STATUSES or not location:
+                return Response(raw, clock)
+            raw.release()
+            url = url.join(URL(location))
+            headers = self._headers_for(url, headers)
+        raise APIConnectionError(f"Too many redirects (more than {_MAX_REDIRECTS})")
+
+    def _headers_for(self, url: URL, headers: dict[str, str]) -> dict[str, str]:
+        """The headers for a redirect target: credentials only go to the base URL's origin."""
+        if url.origin() == self.base_url.origin():
+            return headers
+        secret = {self._auth_header.lower(), "authorization", "x-api-key", "x-goog-api-key"}
+        return {k: v for k, v in headers.items() if k.lower() not in secret}
+
+    async def _status_error(self, response: Response) -> APIStatusError:
+        """Read an error response's body and build the error for its status."""
+        try:
+            text = (await response.read())[:_MAX_ERROR_BODY].decode("utf-8", "replace")
+        except APIConnectionError:
+            text = ""
+        finally:
+            response.close()
+        if self._api_key:
+            # Some gateways echo the key they rejected; it must not reach a log or a trace.
+            text = text.replace(self._api_key, "[redacted]")
+        body = _parse_body(text)
+        reason = _generic_reason(response)
+        message = reason if _looks_like_html(text) else error_message(body, reason)
+        cls = status_error_class(response.status)
+        return cls(
+            message,
+            status_code=response.status,
+            body=body,
+            request_id=response.request_id,
+            headers=_safe_headers(response.headers),
+        )
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={str(self.base_url)!r}, auth={self._auth_header!r})"
+
+
+def _parse_base_url(base_url: str) -> URL:
+    url = URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidRequestError(
+            "base_url", f"expected an http:// or https:// URL with a host, got {base_url!r}"
+        )
+    # A trailing slash makes `join` append paths instead of replacing the last segment.
+    return url if url.path.endswith("/") else url.with_path(url.path + "/")
+
+
+def _auth_value(auth: str, api_key: str) -> str:
+    return f"Bearer {api_key}" if auth == "bearer" else api_key
+
+
+def _should_retry(response: Response) -> bool:
+    should = response.headers.get("x-should-retry")
+    if should == "true":
+        return True
+    if should == "false":
+        return False
+    return response.status in _RETRY_STATUSES or response.status >= 500
+
+
+def _retry_delay(headers: Mapping[str, str] | None, attempt: int) -> float:
+    """The server's `retry-after-ms` / `Retry-After` when sane, else backoff with jitter."""
+    asked = _retry_after(headers) if headers is not None else None
+    if asked is not None and 0 <= asked <= _MAX_RETRY_AFTER:
+        return asked
+    backoff = min(_INITIAL_BACKOFF * 2.0**attempt, _MAX_BACKOFF)
+    # Up to a quarter less, so that clients that failed together do not retry together.
+    return backoff * (1.0 - 0.25 * random.random())
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asked us to wait, from `retry-after-ms` or `Retry-After`."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return float(millis) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when.timestamp() - time.time()
+
+
+def _parse_body(text: str) -> object:
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return text
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:100].lower()
+    return head.startswith(("<!doctype html", "<html", "<head", "<body"))
+
+
+def _generic_reason(response: Response) -> str:
+    return f"HTTP {response.status} {response.reason or 'error'}"
+
+
+# Response headers worth keeping on an error; nothing that could carry a credential.
+_KEPT_HEADERS = ("content-type", "retry-after", "retry-after-ms", "x-request-id", "x-should-retry")
+
+
+def _safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: headers[name] for name in _KEPT_HEADERS if name in headers}

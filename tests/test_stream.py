@@ -1,0 +1,285 @@
+"""`ChatStream` through a real socket: how streams end, fail, and keep what arrived."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from asynctool import (
+    APIError,
+    AsyncClient,
+    ChatStream,
+    IncompleteStreamError,
+    StreamDecodeError,
+    Timeout,
+)
+from asynctool._exceptions import APITimeoutError
+from tests.conftest import LocalServer, chunk, reply, sse, stream
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+async def client(server: LocalServer) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(base_url=server.base_url, api_key="sk-test", max_retries=0) as c:
+        yield c
+
+
+async def open_stream(client: AsyncClient) -> ChatStream:
+    return await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+
+
+async def test_chunks_are_typed_and_final_completion_assembled(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    server.script(
+        stream(
+            sse(
+                chunk("Hel", role="assistant"), chunk("lo"), chunk(finish_reason="stop"), done=True
+            ),
+            headers={"x-request-id": "req_42"},
+        )
+    )
+    s = await open_stream(client)
+    assert s.request_id == "req_42"
+    async with s:
+        texts = [c.choices[0].delta.content async for c in s]
+    assert texts == ["Hel", "lo", None]
+    done = await s.get_final_completion()
+    assert done.choices[0].message.content == "Hello"
+    assert done.choices[0].finish_reason == "stop"
+    assert server.bodies[0]["stream"] is True
+
+
+async def test_stream_helper_is_the_same_object_with_stream_implied(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    server.script(stream(sse(chunk("ok", finish_reason="stop"))))
+    async with client.chat.completions.stream(model="m", messages=MESSAGES) as s:
+        assert isinstance(s, ChatStream)
+        done = await s.get_final_completion()
+    assert done.choices[0].message.content == "ok"
+    assert server.bodies[0]["stream"] is True
+
+
+async def test_get_final_completion_reads_what_is_left(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    server.script(stream(sse(chunk("a"), chunk("b"), chunk("c", finish_reason="stop"))))
+    async with await open_stream(client) as s:
+        first = await s.__anext__()
+        assert first.choices[0].delta.content == "a"
+        done = await s.get_final_completion()
+    assert done.choices[0].message.content == "abc"
+    assert (await s.get_final_completion()) == done
+
+
+async def test_every_byte_split_gives_the_same_completion(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    body = sse(chunk("Grüße, ", role="assistant"), chunk("世界"), chunk(finish_reason="stop"))
+    pieces = [body[i : i + 1] for i in range(len(body))]
+    server.script(stream(*pieces))
+    done = await (await open_stream(client)).get_final_completion()
+    assert done.choices[0].message.content == "Grüße, 世界"
+
+
+async def test_comment_and_keepalive_lines_are_ignored(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    body = b": keep-alive\n\n" + sse(chunk("x"), b": ping\r\n\r\n", chunk(finish_reason="stop"))
+    server.script(stream(body))
+    done = await (await open_stream(client)).get_final_completion()
+    assert done.choices[0].message.content == "x"
+
+
+async def test_end_without_done_is_complete_when_every_choice_finished(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    server.script(stream(sse(chunk("x", finish_reason="stop"), done=False)))
+    done = await (await open_stream(client)).get_final_completion()
+    assert done.choices[0].message.content == "x"
+
+
+async def test_end_without_done_and_unfinished_is_an_incomplete_stream(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    server.script(stream(sse(chunk("partial"), done=False)))
+    s = await open_stream(client)
+    with pytest.raises(IncompleteStreamError, match=r"choices \[0\]") as info:
+        await s.get_final_completion()
+    assert info.value.partial_completion is not None
+    assert info.value.partial_completion.choices[0].message.content == "partial"
+
+
+async def test_empty_stream_is_incomplete(server: LocalServer, client: AsyncClient) -> None:
+    server.script(stream(b""))
+    with pytest.raises(IncompleteStreamError, match="no choice arrived"):
+        await (await open_stream(client)).get_final_completion()
+
+
+async def test_dropped_connection_keeps_what_arrived(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    server.script(stream(sse(chunk("kept "), chunk("too"), done=False), drop=True))
+    s = await open_stream(client)
+    seen = []
+    with pytest.raises(IncompleteStreamError) as info:
+        async for c in s:
+            seen.append(c.choices[0].delta.content)
+    assert seen == ["kept ", "too"]
+    assert info.value.partial_completion is not None
+    assert info.value.partial_completion.choices[0].message.content == "kept too"
+
+
+async def test_stalled_stream_ends_at_the_idle_timeout(server: LocalServer) -> None:
+    server.script(stream(sse(chunk("slow"), done=False), stall=5))
+    async with AsyncClient(base_url=server.base_url, timeout=Timeout(idle=0.2)) as client:
+        s = await open_stream(client)
+        with pytest.raises(APITimeoutError, match="no data within 0.2s") as info:
+            await s.get_final_completion()
+    assert info.value.partial_completion is not None
+    assert info.value.partial_completion.choices[0].message.content == "slow"
+
+
+async def test_total_deadline_bounds_the_whole_stream(server: LocalServer) -> None:
+    pieces = [sse(chunk("x"), done=False)] * 50
+    server.script(stream(*pieces, delay=0.05))
+    async with AsyncClient(base_url=server.base_url, timeout=Timeout(total=0.5, idle=5)) as client:
+        s = await open_stream(client)
+        with pytest.raises(APITimeoutError, match="total deadline") as info:
+            await s.get_final_completion()
+    partial = info.value.partial_completion
+    assert partial is not None and 0 < len(partial.choices[0].message.content or "") < 50
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n', "overloaded"),
+        (b'data: {"object": "error", "message": "bad things", "code": 500}\n\n', "bad things"),
+        (b'event: error\ndata: {"message": "from event"}\n\n', "from event"),
+        (b"event: error\ndata: plain words\n\n", "plain words"),
+    ],
+)
+async def test_error_sent_mid_stream_raises_api_error_after_earlier_chunks(
+    server: LocalServer, client: AsyncClient, event: bytes, message: str
+) -> None:
+    server.script(stream(sse(chunk("before"), done=False) + event + sse(chunk("after"))))
+    s = await open_stream(client)
+    seen = []
+    with pytest.raises(APIError, match=message) as info:
+        async for c in s:
+            seen.append(c.choices[0].delta.content)
+    assert seen == ["before"]
+    assert type(info.value) is APIError
+    assert info.value.partial_completion is not None
+    assert info.value.partial_completion.choices[0].message.content == "before"
+
+
+async def test_error_object_fields_are_kept(server: LocalServer, client: AsyncClient) -> None:
+    body = b'data: {"error": {"message": "m", "type": "t", "code": "c", "param": "p"}}\n\n'
+    server.script(stream(body))
+    with pytest.raises(APIError) as info:
+        await (await open_stream(client)).get_final_completion()
+    assert (info.value.type, info.value.code, info.value.param) == ("t", "c", "p")
+
+
+async def test_non_json_data_raises_stream_decode_error_with_truncated_text(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    garbage = "not json " * 100
+    server.script(stream(sse(chunk("ok"), f"data: {garbage}\n\n")))
+    with pytest.raises(StreamDecodeError) as info:
+        await (await open_stream(client)).get_final_completion()
+    assert info.value.data.startswith("not json")
+    assert len(info.value.data) < 300
+    assert info.value.partial_completion is not None
+    assert info.value.partial_completion.choices[0].message.content == "ok"
+
+
+async def test_json_that_is_not_a_chunk_raises_stream_decode_error(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    server.script(stream(sse(b'data: {"choices": "nope"}\n\n')))
+    with pytest.raises(StreamDecodeError, match="not a chunk"):
+        await (await open_stream(client)).get_final_completion()
+
+
+async def test_oversized_event_raises_stream_decode_error(server: LocalServer) -> None:
+    server.script(stream(sse(chunk("x" * 5000))))
+    async with AsyncClient(base_url=server.base_url, max_event_size=1000) as client:
+        with pytest.raises(StreamDecodeError, match="max_event_size") as info:
+            await (await open_stream(client)).get_final_completion()
+    assert info.value.partial_completion is not None
+
+
+async def test_tool_arguments_sent_as_an_object(server: LocalServer, client: AsyncClient) -> None:
+    call = {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": {"a": 1}}}
+    server.script(stream(sse(chunk(tool_calls=[call], finish_reason="tool_calls"))))
+    done = await (await open_stream(client)).get_final_completion()
+    tool_calls = done.choices[0].message.tool_calls
+    assert tool_calls is not None and tool_calls[0].function.arguments == '{"a":1}'
+
+
+async def test_usage_chunk_after_finish(server: LocalServer, client: AsyncClient) -> None:
+    usage = {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
+    final = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [], "usage": usage}
+    server.script(stream(sse(chunk("x", finish_reason="stop"), final)))
+    s = await client.chat.completions.create(
+        model="m", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    done = await s.get_final_completion()
+    assert done.usage is not None and done.usage.total_tokens == 5
+    assert server.bodies[0]["stream_options"] == {"include_usage": True}
+
+
+async def test_html_page_instead_of_a_stream_is_a_clear_error(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    server.script(reply("<html><body>Login</body></html>", content_type="text/html"))
+    with pytest.raises(APIError, match="HTML page"):
+        await open_stream(client)
+
+
+async def test_closing_early_makes_final_completion_incomplete(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    server.script(
+        stream(sse(chunk("a"), done=False), sse(chunk("b", finish_reason="stop")), delay=0.3)
+    )
+    s = await open_stream(client)
+    async with s:
+        await s.__anext__()
+    with pytest.raises(IncompleteStreamError, match="closed before it ended") as info:
+        await s.get_final_completion()
+    assert info.value.partial_completion is not None
+
+
+async def test_snapshot_during_iteration(server: LocalServer, client: AsyncClient) -> None:
+    server.script(stream(sse(chunk("a"), chunk("b", finish_reason="stop"))))
+    async with await open_stream(client) as s:
+        await s.__anext__()
+        assert s.snapshot().choices[0].message.content in ("a", "ab")
+
+
+async def test_cancelling_mid_stream_releases_the_connection(server: LocalServer) -> None:
+    server.script(stream(sse(chunk("x"), done=False), stall=10))
+    async with AsyncClient(base_url=server.base_url) as client:
+        s = await open_stream(client)
+
+        async def consume() -> None:
+            async with s:
+                async for _ in s:
+                    pass
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        connector = client._transport._get_session().connector
+        assert connector is not None
+        assert len(connector._acquired) == 0  # no connection is left checked out
