@@ -27,17 +27,19 @@ def chunk(
     *,
     index: int = 0,
     finish_reason: str | None = None,
+    logprobs: dict[str, Any] | None = None,
     **delta: Any,
 ) -> dict[str, Any]:
     """A `chat.completion.chunk` as OpenAI sends it, with one choice."""
     if content is not None:
         delta["content"] = content
+    choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
     return {
         "id": "chatcmpl-1",
         "object": "chat.completion.chunk",
         "created": 1700000000,
         "model": "gpt-test",
-        "choices": [{"index": index, "delta": delta, "finish_reason": finish_reason}],
+        "choices": [choice],
     }
 
 

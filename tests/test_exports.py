@@ -1,0 +1,44 @@
+"""The public surface: `__all__` lists exactly what `asynctool` exports, and API.md's names exist."""
+
+from __future__ import annotations
+
+import asynctool
+
+CONTRACT = [  # names ../shared/API.md promises to users and conformance suites
+    "AsyncClient",
+    "AsyncToolError",
+    "Timeout",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIStatusError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "RateLimitError",
+    "InternalServerError",
+]
+
+
+def test_all_is_sorted_and_matches_the_public_names() -> None:
+    public = {name for name in vars(asynctool) if not name.startswith("_")}
+    assert asynctool.__all__ == sorted(asynctool.__all__)
+    assert set(asynctool.__all__) == public
+
+
+def test_contract_names_are_exported() -> None:
+    missing = [name for name in CONTRACT if name not in asynctool.__all__]
+    assert missing == []
+
+
+def test_every_error_derives_from_the_root() -> None:
+    errors = [getattr(asynctool, n) for n in asynctool.__all__ if n.endswith(("Error", "Exceeded"))]
+    assert errors and all(issubclass(e, asynctool.AsyncToolError) for e in errors)
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    undocumented = [
+        name
+        for name in asynctool.__all__
+        if callable(getattr(asynctool, name)) and not getattr(asynctool, name).__doc__
+    ]
+    assert undocumented == []
