@@ -1,6 +1,16 @@
 """asynctool: an asyncio-native client for OpenAI-compatible chat completions with tools."""
 
+from ._agent import Agent as Agent
+from ._agent import AgentStream as AgentStream
 from ._client import AsyncClient as AsyncClient
+from ._events import AgentEvent as AgentEvent
+from ._events import RunCompleted as RunCompleted
+from ._events import RunResult as RunResult
+from ._events import TextDelta as TextDelta
+from ._events import ToolCallReady as ToolCallReady
+from ._events import ToolCallStarted as ToolCallStarted
+from ._events import ToolResult as ToolResult
+from ._events import TurnCompleted as TurnCompleted
 from ._exceptions import AgentError as AgentError
 from ._exceptions import APIConnectionError as APIConnectionError
 from ._exceptions import APIError as APIError
@@ -25,9 +35,17 @@ from ._exceptions import ToolCallsTruncatedError as ToolCallsTruncatedError
 from ._exceptions import ToolDefinitionError as ToolDefinitionError
 from ._exceptions import ToolError as ToolError
 from ._exceptions import ToolErrorLimitExceeded as ToolErrorLimitExceeded
+from ._exceptions import ToolTimeoutError as ToolTimeoutError
+from ._exceptions import UnknownToolError as UnknownToolError
 from ._exceptions import UnprocessableEntityError as UnprocessableEntityError
+from ._execute import Deny as Deny
+from ._execute import Rewrite as Rewrite
 from ._stream import ChatStream as ChatStream
 from ._stream import ChatStreamManager as ChatStreamManager
+from ._tools import Tool as Tool
+from ._tools import ToolContext as ToolContext
+from ._tools import ToolRegistry as ToolRegistry
+from ._tools import tool as tool
 from ._transport import Timeout as Timeout
 from ._types import AssistantMessage as AssistantMessage
 from ._types import AudioContentPart as AudioContentPart
@@ -73,7 +91,10 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "Agent",
     "AgentError",
+    "AgentEvent",
+    "AgentStream",
     "AssistantMessage",
     "AsyncClient",
     "AsyncToolError",
@@ -97,6 +118,7 @@ __all__ = [
     "ConflictError",
     "ContentFilterResult",
     "ContentPart",
+    "Deny",
     "DeveloperMessage",
     "FileContentPart",
     "FinishReasonError",
@@ -118,21 +140,35 @@ __all__ = [
     "PromptTokensDetails",
     "RateLimitError",
     "RefusalContentPart",
+    "Rewrite",
+    "RunCompleted",
+    "RunResult",
     "StreamDecodeError",
     "SystemMessage",
     "TextContentPart",
+    "TextDelta",
     "Timeout",
     "TokenLogprob",
+    "Tool",
     "ToolArgumentsError",
     "ToolCall",
+    "ToolCallReady",
+    "ToolCallStarted",
     "ToolCallsTruncatedError",
+    "ToolContext",
     "ToolDefinitionError",
     "ToolError",
     "ToolErrorLimitExceeded",
     "ToolMessage",
+    "ToolRegistry",
+    "ToolResult",
+    "ToolTimeoutError",
     "TopLogprob",
+    "TurnCompleted",
     "URLCitation",
+    "UnknownToolError",
     "UnprocessableEntityError",
     "Usage",
     "UserMessage",
+    "tool",
 ]

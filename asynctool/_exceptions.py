@@ -5,7 +5,9 @@ AsyncToolError
 ├── InvalidRequestError          bad parameters, raised before any network call (also a ValueError)
 ├── ToolError
 │   ├── ToolDefinitionError      a function that cannot become a tool (raised at decoration)
-│   └── ToolArgumentsError       a model's arguments that do not fit the tool's signature
+│   ├── ToolArgumentsError       a model's arguments that do not fit the tool's signature
+│   ├── UnknownToolError         a model called a tool that is not registered
+│   └── ToolTimeoutError         a tool did not finish within its timeout
 ├── AgentError                   a run that cannot go on; carries the transcript so far
 │   ├── MaxTurnsExceeded
 │   ├── ToolCallsTruncatedError  `length` while tool-call arguments were unfinished
@@ -67,12 +69,20 @@ __all__ = [
     "ToolDefinitionError",
     "ToolError",
     "ToolErrorLimitExceeded",
+    "ToolTimeoutError",
+    "UnknownToolError",
     "UnprocessableEntityError",
 ]
 
 
 class AsyncToolError(Exception):
-    """The root of every error asynctool raises."""
+    """The root of every error asynctool raises.
+
+    `messages`: for an error that ended an agent run, the transcript up to it (every tool call
+    in it answered), so the conversation can be saved or sent again; empty otherwise.
+    """
+
+    messages: list[Any] = []  # noqa: RUF012 - replaced per instance, never mutated in place
 
 
 class InvalidRequestError(AsyncToolError, ValueError):
@@ -174,6 +184,24 @@ class OutputValidationError(AsyncToolError, ValueError):
         self.path = path
         self.completion = completion
         self.messages: list[Any] = messages if messages is not None else []
+
+
+class UnknownToolError(ToolError, LookupError):
+    """A model called a tool that is not registered; the message lists the ones that are."""
+
+    def __init__(self, name: str, available: list[str]) -> None:
+        self.name = name
+        listed = ", ".join(available) if available else "none"
+        super().__init__(f"there is no tool named {name!r}; the available tools are: {listed}")
+
+
+class ToolTimeoutError(ToolError, TimeoutError):
+    """A tool did not finish within its timeout."""
+
+    def __init__(self, name: str, timeout: float) -> None:
+        self.name = name
+        self.timeout = timeout
+        super().__init__(f"the tool {name!r} did not finish within {timeout:g}s")
 
 
 class APIError(AsyncToolError):

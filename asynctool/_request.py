@@ -126,7 +126,7 @@ def build_body(
     """
     fields = {k: v for k, v in params.items() if v is not None and k != "extra_body"}
     fields["model"] = model
-    fields["messages"] = _checked_messages(messages)
+    fields["messages"] = checked_messages(messages)
     if stream:
         fields["stream"] = True
     if "tools" in fields:
@@ -170,7 +170,8 @@ def _invalid(exc: msgspec.ValidationError, prefix: str) -> InvalidRequestError:
 _MESSAGE_TYPES: tuple[type, ...] = Message.__args__
 
 
-def _checked_messages(messages: Iterable[Any]) -> list[Any]:
+def checked_messages(messages: Iterable[Any]) -> list[Any]:
+    """The messages as a list, each dict checked against its message struct."""
     if isinstance(messages, str | bytes | Mapping):
         raise InvalidRequestError("messages", "expected a list of messages, got a single value")
     checked = list(messages)

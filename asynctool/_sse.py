@@ -18,11 +18,12 @@ The rules are those of the WHATWG HTML Standard, "Server-sent events", sections 
 
 Everything is done on bytes: CR and LF never occur inside a multi-byte UTF-8 sequence, so lines
 split on bytes are the same lines a text decoder would find, and only field values that need to
-be text (``event``, ``id``) are decoded. Performance shapes the code: line endings are first
-normalised to LF with ``bytes.replace``, the chunk is cut into blocks at each ``\\n\\n`` (one
-event each in the usual stream), and a block that is a single ``data: `` line becomes an event
-without being looked at line by line. A partial line is kept as a list of pieces and joined once,
-when its end arrives, so a huge line fed in small pieces costs linear time.
+be text (``event``, ``id``) are decoded. Performance shapes the code, since every byte of every
+streamed completion passes through it: a chunk with a CR is first normalised to LF-only, the chunk
+is cut into blocks at each ``\\n\\n`` (one event each in the usual stream), and a block that is a
+single ``data: `` line becomes an event without being looked at line by line. A partial line is
+kept as a list of pieces and joined once, when its end arrives, so a huge line fed in small pieces
+costs linear time, and its size is checked as it grows, so the bound caps memory too.
 """
 
 from __future__ import annotations
@@ -129,7 +130,9 @@ class SSEDecoder:
             Every event this chunk completed, in stream order.
 
         Raises:
-            StreamDecodeError: a line or an event's data grew past `max_event_size` bytes.
+            StreamDecodeError: a line or an event's data grew past `max_event_size` bytes; the
+                stream cannot be decoded further, and events this chunk completed before the
+                oversized line are not returned.
         """
         if self._carry:
             chunk = self._resume(chunk)
@@ -295,7 +298,7 @@ class SSEDecoder:
     def _dispatch(self, events: list[ServerSentEvent]) -> None:
         """Handle a blank line: emit the event if it has data, then start a new one."""
         self.last_event_id = self._id_buffer
-        if True:
+        if self._data:
             data = b"\n".join(self._data)
             events.append(
                 ServerSentEvent(self._event_type or "message", data, self._id_buffer, self._retry)

@@ -278,7 +278,8 @@ def test_azure_first_chunk_with_empty_choices_and_prompt_filter_results() -> Non
     }
     annotation = {
         "id": "c",
-        "object": "chat.completion.chunk.annotation",  # Azure's annotation chunks still carry choices
+        # Azure's annotation chunks still carry choices and finish reasons
+        "object": "chat.completion.chunk.annotation",
         "choices": [
             {
                 "index": 0,

@@ -138,7 +138,7 @@ async def test_stalled_stream_ends_at_the_idle_timeout(server: LocalServer) -> N
     server.script(stream(sse(chunk("slow"), done=False), stall=5))
     async with AsyncClient(base_url=server.base_url, timeout=Timeout(idle=0.2)) as client:
         s = await open_stream(client)
-        with pytest.raises(APITimeoutError, match="no data within 0.2s") as info:
+        with pytest.raises(APITimeoutError, match=r"no data within 0\.2s") as info:
             await s.get_final_completion()
     assert info.value.partial_completion is not None
     assert info.value.partial_completion.choices[0].message.content == "slow"

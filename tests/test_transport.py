@@ -157,7 +157,7 @@ async def test_first_byte_timeout_then_success(server: LocalServer) -> None:
 async def test_per_call_timeout_overrides_the_client(server: LocalServer) -> None:
     server.script(slow(2))
     async with AsyncClient(base_url=server.base_url, max_retries=0) as client:
-        with pytest.raises(APITimeoutError, match="total deadline of 0.2s"):
+        with pytest.raises(APITimeoutError, match=r"total deadline of 0\.2s"):
             await client.chat.completions.create(model="m", messages=MESSAGES, timeout=0.2)
 
 

@@ -1,0 +1,185 @@
+"""msgspec's decoding errors turned into messages a model can act on.
+
+msgspec already names the path (`Expected `int`, got `str` - at `$.age``). The model also needs
+what it sent and, for a choice, the allowed values, which msgspec leaves out; they are looked up in
+the arguments it sent and in the schema it was given. This runs only when decoding failed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from ._exceptions import ToolArgumentsError
+
+__all__ = ["arguments_error"]
+
+_AT = re.compile(r"(?P<problem>.*?)(?: - at `(?P<path>\$[^`]*)`)?", re.DOTALL)
+_PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+_MISSING = re.compile(r"Object missing required field `(?P<name>.*)`")
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>.*)`")
+_GOT = re.compile(r", got `[^`]*`$")
+_PREVIEW_CHARS = 200  # enough to recognise a value; a model's whole essay is not repeated back
+_KINDS = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "an array",
+    "object": "an object",
+    "null": "null",
+}
+_Path = list[str | int | None]  # a field name, an index, or None for a key of a mapping
+
+
+def arguments_error(
+    exc: msgspec.MsgspecError, data: str | bytes, *, schema: dict[str, Any], tool: str
+) -> ToolArgumentsError:
+    """The `ToolArgumentsError` for a decoding failure of `data` against `schema`."""
+    if not isinstance(exc, msgspec.ValidationError):
+        detail = f"the arguments are not valid JSON ({exc}); send one JSON object"
+        return ToolArgumentsError(
+            f"{tool}: {detail}, got {_preview_text(data)}", tool=tool, path="$"
+        )
+    match = _AT.fullmatch(str(exc))
+    assert match is not None  # the pattern matches any text
+    path = _parse_path(match["path"] or "$")
+    problem = match["problem"]
+    detail, path = _explain(problem, path, data, schema)
+    return ToolArgumentsError(f"{tool}: {detail}", tool=tool, path=_json_path(path))
+
+
+def _explain(
+    problem: str, path: _Path, data: str | bytes, schema: dict[str, Any]
+) -> tuple[str, _Path]:
+    if missing := _MISSING.fullmatch(problem):
+        path = [*path, missing["name"]]
+        expected = _expected(_schema_at(schema, path))
+        return f"missing required argument `{_display(path)}`{_parenthesised(expected)}", path
+    if unknown := _UNKNOWN.fullmatch(problem):
+        return _unknown(unknown["name"], path, schema), [*path, unknown["name"]]
+    received = _value_at(data, path)
+    got = "" if received is _NOTHING else f", got {_preview(received)}"
+    if not path:
+        return f"the arguments must be one JSON object, keyed by argument name{got}", path
+    if problem.startswith("Invalid enum value") and (
+        expected := _expected(_schema_at(schema, path))
+    ):
+        return f"argument `{_display(path)}`: expected {expected}{got}", path
+    if got:
+        problem = _GOT.sub("", problem)
+    return f"argument `{_display(path)}`: {problem[:1].lower()}{problem[1:]}{got}", path
+
+
+def _unknown(name: str, path: _Path, schema: dict[str, Any]) -> str:
+    if path:
+        return f"argument `{_display(path)}`: unknown field `{name}`"
+    names = ", ".join(f"`{known}`" for known in schema.get("properties", {}))
+    known = f"the arguments are {names}" if names else "this tool takes no arguments"
+    return f"unknown argument `{name}`; {known}"
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def _parse_path(text: str) -> _Path:
+    path: _Path = []
+    for name, index in _PART.findall(text):
+        path.append(name if name else None if index == "..." else int(index))
+    return path
+
+
+def _display(path: _Path) -> str:
+    text = ""
+    for part in path:
+        if isinstance(part, str):
+            text += f".{part}" if text else part
+        else:
+            text += "[...]" if part is None else f"[{part}]"
+    return text
+
+
+def _json_path(path: _Path) -> str:
+    display = _display(path)
+    return "$" if not display else f"$.{display}" if isinstance(path[0], str) else f"${display}"
+
+
+# --------------------------------------------------------------------------- received value
+
+_NOTHING: Any = object()
+
+
+def _value_at(data: str | bytes, path: _Path) -> Any:
+    try:
+        value = msgspec.json.decode(data)
+        for part in path:
+            if part is None:
+                return _NOTHING
+            value = value[part]
+    except (msgspec.DecodeError, LookupError, TypeError):
+        return _NOTHING
+    return value
+
+
+def _preview(value: Any) -> str:
+    return _truncate(msgspec.json.encode(value).decode())
+
+
+def _preview_text(data: str | bytes) -> str:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    return _truncate(repr(text))
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= _PREVIEW_CHARS else f"{text[:_PREVIEW_CHARS]}… ({len(text)} chars)"
+
+
+# --------------------------------------------------------------------------- expected value
+
+
+def _schema_at(schema: dict[str, Any], path: _Path) -> dict[str, Any] | None:
+    defs = schema.get("$defs", {})
+    node: dict[str, Any] | None = schema
+    for part in path:
+        if node is None:
+            return None
+        node = _child(_resolve(node, defs), part, defs)
+    return None if node is None else _resolve(node, defs)
+
+
+def _child(node: dict[str, Any], part: str | int | None, defs: dict[str, Any]) -> Any:
+    for branch in (node, *(_resolve(sub, defs) for sub in node.get("anyOf", ()))):
+        if isinstance(part, str) and part in branch.get("properties", {}):
+            return branch["properties"][part]
+        prefix = branch.get("prefixItems", [])
+        if isinstance(part, int) and part < len(prefix):
+            return prefix[part]
+        if part is None and isinstance(branch.get("additionalProperties"), dict):
+            return branch["additionalProperties"]
+        if isinstance(part, int) and isinstance(branch.get("items"), dict):
+            return branch["items"]
+    return None
+
+
+def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = defs.get(node["$ref"].rpartition("/")[2], {})
+    return node
+
+
+def _expected(node: dict[str, Any] | None) -> str:
+    """ "one of "a", "b"", "a string", ... or "" when the schema says nothing simple."""
+    if node is None:
+        return ""
+    branches = [node, *node.get("anyOf", ())]
+    values = [value for branch in branches for value in branch.get("enum", ())]
+    if values:
+        return "one of " + ", ".join(_preview(value) for value in values)
+    kinds = [_KINDS.get(branch.get("type", ""), "") for branch in branches]
+    return " or ".join(kind for kind in kinds if kind)
+
+
+def _parenthesised(text: str) -> str:
+    return f" ({text})" if text else ""

@@ -1,0 +1,134 @@
+"""Writing a rendered body to the socket, correctly or with the faults a script asks for.
+
+A correct body goes out in one `write()` (a stream's events are joined first): the server
+should never be what a benchmark measures. Faults need finer control: a stall writes the
+events before it, waits, then the rest; a trickle writes one byte per write; a drop sends a
+prefix of the body and closes the socket, so the client sees fewer bytes than announced (or
+an unterminated chunked body).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from ._turns import Fault
+from ._wire import DONE
+
+__all__ = ["SSE_CONTENT_TYPE", "deliver", "pause"]
+
+SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+_JSON_CONTENT_TYPE = "application/json"
+
+
+async def pause(closing: asyncio.Event, seconds: float | None) -> bool:
+    """Wait `seconds` (`None`: forever) or until the server closes; True if it is closing."""
+    if seconds is not None and seconds <= 0:
+        return closing.is_set()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(closing.wait(), seconds)
+    return closing.is_set()
+
+
+def _apply_injection(events: list[bytes], fault: Fault, stream: bool) -> list[bytes]:
+    if fault.inject is None:
+        return events
+    if not stream:
+        return [fault.inject]
+    at = fault.inject_after
+    rest = events[at:] if fault.resume else []
+    return [*events[:at], fault.inject, *rest]
+
+
+def _faulty_events(events: list[bytes], fault: Fault, stream: bool) -> list[bytes]:
+    events = _apply_injection(events, fault, stream)
+    if not fault.done and events and events[-1] == DONE:
+        events = events[:-1]
+    return events
+
+
+async def deliver(
+    request: web.Request,
+    events: list[bytes],
+    *,
+    stream: bool,
+    headers: Mapping[str, str],
+    fault: Fault | None,
+    closing: asyncio.Event,
+) -> web.StreamResponse:
+    """Send a 200 response whose body is `events`, broken as `fault` says."""
+    content_type = SSE_CONTENT_TYPE if stream else _JSON_CONTENT_TYPE
+    all_headers = {**headers, "Content-Type": content_type}
+    if fault is None and not stream:
+        return web.Response(body=events[0], headers=all_headers)
+    if fault is not None:
+        events = _faulty_events(events, fault, stream)
+    body = b"".join(events)
+    if fault is not None and fault.truncate_at is not None:
+        body = body[: fault.truncate_at]
+    response = web.StreamResponse(headers=all_headers)
+    if stream:
+        response.headers["Cache-Control"] = "no-cache"
+    else:
+        response.content_length = len(body)
+    await response.prepare(request)
+    try:
+        if fault is None:
+            await response.write(body)
+        elif not await _write_faulty(request, response, events, body, fault, closing):
+            return response
+        await response.write_eof()
+    except ConnectionError:  # the client left first; nothing more to send
+        _close(request)
+    return response
+
+
+async def _write_faulty(
+    request: web.Request,
+    response: web.StreamResponse,
+    events: list[bytes],
+    body: bytes,
+    fault: Fault,
+    closing: asyncio.Event,
+) -> bool:
+    """Write `body` as the fault says; False when the connection was closed on purpose."""
+    end = len(body) if fault.drop_after is None else len(body[: fault.drop_after])
+    stall_at = end
+    if fault.stall_after is not None:
+        stall_at = min(end, sum(len(e) for e in events[: fault.stall_after]))
+    if not await _write(response, body[:stall_at], fault.trickle, closing):
+        _close(request)
+        return False
+    if fault.stall_after is not None:
+        if await pause(closing, fault.stall_for):
+            _close(request)
+            return False
+        await _write(response, body[stall_at:end], fault.trickle, closing)
+    if fault.drop_after is not None or closing.is_set():
+        _close(request)
+        return False
+    return True
+
+
+async def _write(
+    response: web.StreamResponse, data: bytes, trickle: float | None, closing: asyncio.Event
+) -> bool:
+    """Write `data`, one byte at a time with `trickle`; False if the server began closing."""
+    if trickle is None:
+        if data:
+            await response.write(data)
+        return True
+    for i in range(len(data)):
+        await response.write(data[i : i + 1])
+        if await pause(closing, trickle):
+            return False
+    return True
+
+
+def _close(request: web.Request) -> None:
+    """Close the connection after what was written is flushed: the body stays unfinished."""
+    if request.transport is not None:
+        request.transport.close()

@@ -1,0 +1,171 @@
+"""Measure one client on one scenario, in a process of its own.
+
+`python -m benchmarks.worker --scenario S --client C --url U --sizes JSON` prints one JSON
+object (a `Measurement`) on its last line of output. The runner starts a fresh process for every
+repetition, so peak RSS and import state belong to this one measurement.
+
+Timing covers only the scenario's requests: the library is imported, a throw-away client has
+made one small request of the same kind (so lazy imports, first-use caches and the first
+connection are paid), and the measured client is built before the clocks start. CPU is
+`time.process_time()` of this process, all threads included; the server runs elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import gc
+import json
+import resource
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from benchmarks import scenarios
+from benchmarks.clients import BenchClient, open_client
+from benchmarks.scenarios import Scenario, Sizes, Tally
+
+# The agent scenario allows this many turns beyond the ones the server plays, so a client that
+# counts turns differently still finishes rather than failing on its limit.
+AGENT_TURN_SLACK = 5
+
+
+@dataclass
+class Measurement:
+    """One client's figures for one repetition of one scenario."""
+
+    scenario: str
+    client: str
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    units: int = 0
+    peak_rss_mb: float = 0.0
+    rss_growth_mb: float = 0.0
+    tally: Tally = field(default_factory=Tally)
+    errors: dict[str, int] = field(default_factory=dict)
+    failure: str | None = None
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set so far, in MiB.
+
+    Linux's `VmHWM`, not `ru_maxrss`: a process started by `vfork` + `exec` (as `subprocess`
+    does) inherits its parent's `ru_maxrss`, so that figure would be the runner's.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def measure(scenario: Scenario, client_name: str, root_url: str, sizes: Sizes) -> Measurement:
+    """Warm up, then time `scenario` on a new client of `client_name`."""
+    await _warm_up(scenario, client_name, root_url)
+    params = scenarios.request_params(scenario.name)
+    async with open_client(client_name, f"{root_url}/{scenario.name}/v1") as client:
+        gc.collect()
+        rss_before = peak_rss_mb()
+        cpu_start, wall_start = time.process_time(), time.perf_counter()
+        tally, errors = await drive(client, scenario, params, sizes)
+        cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
+        rss_after = peak_rss_mb()
+    units = tally.chunks if scenario.unit == "chunk" else tally.requests
+    return Measurement(
+        scenario.name,
+        client_name,
+        cpu_s=cpu,
+        wall_s=wall,
+        units=units,
+        peak_rss_mb=rss_after,
+        rss_growth_mb=rss_after - rss_before,
+        tally=tally,
+        errors=errors,
+    )
+
+
+async def _warm_up(scenario: Scenario, client_name: str, root_url: str) -> None:
+    """One small request of the scenario's kind through a throw-away client."""
+    if scenario.kind == "agent":
+        path = scenarios.WARM_AGENT
+    elif scenario.kind == "request":
+        path = scenarios.WARM_REQUEST
+    else:
+        path = scenarios.WARM_STREAM
+    params = scenarios.request_params(scenario.name)
+    async with open_client(client_name, f"{root_url}/{path}/v1") as client:
+        if scenario.kind == "agent":
+            await client.agent(params, scenarios.WARM_TURNS + AGENT_TURN_SLACK)
+        elif scenario.kind == "request":
+            await client.request(params)
+        else:
+            await client.stream(params)
+
+
+async def drive(
+    client: BenchClient, scenario: Scenario, params: dict[str, object], sizes: Sizes
+) -> tuple[Tally, dict[str, int]]:
+    """Run the scenario's requests; returns what was counted and failures by kind."""
+    if scenario.kind == "stream":
+        return await client.stream(params), {}
+    if scenario.kind == "concurrent":
+        return await concurrently(client, params, sizes.concurrent_streams)
+    if scenario.kind == "agent":
+        return await client.agent(params, sizes.agent_turns + AGENT_TURN_SLACK), {}
+    count = sizes.small_requests if scenario.name == "small_requests" else sizes.large_requests
+    total = Tally(content_chars=0)
+    for _ in range(count):
+        total += await client.request(params)
+    return total, {}
+
+
+async def concurrently(
+    client: BenchClient, params: dict[str, object], streams: int
+) -> tuple[Tally, dict[str, int]]:
+    """Read `streams` streams at once in this event loop, counting failures instead of raising."""
+    total = Tally()
+    errors: Counter[str] = Counter()
+
+    async def one() -> None:
+        nonlocal total
+        try:
+            tally = await client.stream(params)
+        except Exception as exc:  # a failed stream is a result to report, not a crash
+            errors[_describe(exc)] += 1
+        else:
+            total += tally
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(streams):
+            group.create_task(one())
+    return total, dict(errors)
+
+
+def _describe(exc: BaseException) -> str:
+    """`APITimeoutError <- ConnectTimeout`: the error and what caused it."""
+    cause = exc.__cause__ or exc.__context__
+    return type(exc).__name__ + (f" <- {type(cause).__name__}" if cause else "")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line; prints the measurement as JSON, or a failure if the run raised."""
+    parser = argparse.ArgumentParser(description="Measure one client on one scenario.")
+    parser.add_argument("--scenario", required=True, choices=sorted(scenarios.BY_NAME))
+    parser.add_argument("--client", required=True)
+    parser.add_argument("--url", required=True, help="the server's root URL")
+    parser.add_argument("--sizes", required=True, help="Sizes as JSON")
+    args = parser.parse_args(argv)
+    scenario = scenarios.BY_NAME[args.scenario]
+    try:
+        result = asyncio.run(measure(scenario, args.client, args.url, Sizes.from_json(args.sizes)))
+    except Exception as exc:  # reported to the runner, which marks the run failed
+        result = Measurement(args.scenario, args.client, failure=f"{_describe(exc)}: {exc}")
+    print(json.dumps(dataclasses.asdict(result)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
