@@ -1,6 +1,7 @@
 """asynctool: an asyncio-native client for OpenAI-compatible chat completions with tools."""
 
 from ._agent import Agent as Agent
+from ._agent import AgentOptions as AgentOptions
 from ._agent import AgentStream as AgentStream
 from ._client import AsyncClient as AsyncClient
 from ._events import AgentEvent as AgentEvent
@@ -20,15 +21,19 @@ from ._exceptions import AsyncToolError as AsyncToolError
 from ._exceptions import AuthenticationError as AuthenticationError
 from ._exceptions import BadRequestError as BadRequestError
 from ._exceptions import ConflictError as ConflictError
+from ._exceptions import ContentFilterFinishReasonError as ContentFilterFinishReasonError
 from ._exceptions import FinishReasonError as FinishReasonError
 from ._exceptions import IncompleteStreamError as IncompleteStreamError
 from ._exceptions import InternalServerError as InternalServerError
 from ._exceptions import InvalidRequestError as InvalidRequestError
+from ._exceptions import LengthFinishReasonError as LengthFinishReasonError
 from ._exceptions import MaxTurnsExceeded as MaxTurnsExceeded
 from ._exceptions import NotFoundError as NotFoundError
+from ._exceptions import OutputError as OutputError
 from ._exceptions import OutputValidationError as OutputValidationError
 from ._exceptions import PermissionDeniedError as PermissionDeniedError
 from ._exceptions import RateLimitError as RateLimitError
+from ._exceptions import RefusalError as RefusalError
 from ._exceptions import StreamDecodeError as StreamDecodeError
 from ._exceptions import ToolArgumentsError as ToolArgumentsError
 from ._exceptions import ToolCallsTruncatedError as ToolCallsTruncatedError
@@ -42,6 +47,7 @@ from ._execute import Deny as Deny
 from ._execute import Rewrite as Rewrite
 from ._stream import ChatStream as ChatStream
 from ._stream import ChatStreamManager as ChatStreamManager
+from ._stream import ParsedChatStream as ParsedChatStream
 from ._tools import Tool as Tool
 from ._tools import ToolContext as ToolContext
 from ._tools import ToolRegistry as ToolRegistry
@@ -72,6 +78,11 @@ from ._types import ImageURL as ImageURL
 from ._types import InputAudio as InputAudio
 from ._types import InputFile as InputFile
 from ._types import Message as Message
+from ._types import ParsedChatCompletion as ParsedChatCompletion
+from ._types import ParsedChatCompletionMessage as ParsedChatCompletionMessage
+from ._types import ParsedChoice as ParsedChoice
+from ._types import ParsedFunctionCall as ParsedFunctionCall
+from ._types import ParsedToolCall as ParsedToolCall
 from ._types import PromptFilterResult as PromptFilterResult
 from ._types import PromptTokensDetails as PromptTokensDetails
 from ._types import RefusalContentPart as RefusalContentPart
@@ -94,6 +105,7 @@ __all__ = [
     "Agent",
     "AgentError",
     "AgentEvent",
+    "AgentOptions",
     "AgentStream",
     "AssistantMessage",
     "AsyncClient",
@@ -116,6 +128,7 @@ __all__ = [
     "ChunkChoice",
     "CompletionTokensDetails",
     "ConflictError",
+    "ContentFilterFinishReasonError",
     "ContentFilterResult",
     "ContentPart",
     "Deny",
@@ -131,15 +144,24 @@ __all__ = [
     "InputFile",
     "InternalServerError",
     "InvalidRequestError",
+    "LengthFinishReasonError",
     "MaxTurnsExceeded",
     "Message",
     "NotFoundError",
+    "OutputError",
     "OutputValidationError",
+    "ParsedChatCompletion",
+    "ParsedChatCompletionMessage",
+    "ParsedChatStream",
+    "ParsedChoice",
+    "ParsedFunctionCall",
+    "ParsedToolCall",
     "PermissionDeniedError",
     "PromptFilterResult",
     "PromptTokensDetails",
     "RateLimitError",
     "RefusalContentPart",
+    "RefusalError",
     "Rewrite",
     "RunCompleted",
     "RunResult",

@@ -18,9 +18,17 @@ leaving early or cancelling closes the HTTP response.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Unpack, overload
 
 import msgspec
 
@@ -41,6 +49,9 @@ from ._exceptions import (
     FinishReasonError,
     InvalidRequestError,
     MaxTurnsExceeded,
+    OutputError,
+    OutputValidationError,
+    RefusalError,
     ToolCallsTruncatedError,
     ToolErrorLimitExceeded,
 )
@@ -52,7 +63,9 @@ from ._execute import (
     ToolOutcome,
     default_error_handler,
 )
-from ._request import build_body, checked_messages
+from ._output import OutputSpec
+from ._request import ParseParams, build_body, checked_messages
+from ._strict import SchemaError
 from ._tools import Tool, ToolContext, ToolRegistry
 from ._types import (
     AssistantMessage,
@@ -66,18 +79,35 @@ from ._types import (
     UserMessage,
 )
 
-__all__ = ["Agent", "AgentStream"]
+__all__ = ["Agent", "AgentOptions", "AgentStream"]
 
 logger = logging.getLogger("asynctool")
 
-DepsT = TypeVar("DepsT")
+OutputT = TypeVar("OutputT")
 AfterResponse = Callable[[ChatCompletion], Awaitable[None]]
 """An async hook called with every completion the run receives."""
 
 _FORCING_CHOICES = ("required",)
 
 
-class Agent(Generic[DepsT]):
+class AgentOptions(ParseParams, total=False):
+    """The keywords of `Agent` besides `model` and `output_type` (see `Agent`)."""
+
+    instructions: str | None
+    max_turns: int
+    tool_timeout: float | None
+    max_concurrency: int
+    max_tool_errors: int
+    accept_finish_reasons: Iterable[str]
+    reset_tool_choice: bool
+    before_tool_call: BeforeToolCall | None
+    after_response: AfterResponse | None
+    tool_error_handler: ToolErrorHandler
+    max_result_chars: int
+    output_retries: int
+
+
+class Agent(Generic[OutputT]):
     """Runs a model with tools until it answers without calling one.
 
     Args:
@@ -99,8 +129,33 @@ class Agent(Generic[DepsT]):
         after_response: async hook called with every completion.
         tool_error_handler: turns a failed call's error into text for the model.
         max_result_chars: tool results longer than this are cut, with a note saying so.
+        output_type: a type (Struct, dataclass, TypedDict, `list[Item]`...) the final answer
+            must parse as; it is asked for with a strict `response_format`, and
+            `result.output` is the parsed value.
+        output_retries: how many times an answer that does not parse is sent back, with the
+            reason, for the model to fix, before `OutputValidationError`.
         **params: any other request field of `create` (`temperature`, `max_tokens`, ...).
     """
+
+    @overload
+    def __init__(
+        self: Agent[str | None],
+        client: AsyncClient,
+        *,
+        model: str,
+        output_type: None = None,
+        **options: Unpack[AgentOptions],
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Agent[OutputT],
+        client: AsyncClient,
+        *,
+        model: str,
+        output_type: type[OutputT],
+        **options: Unpack[AgentOptions],
+    ) -> None: ...
 
     def __init__(
         self,
@@ -110,7 +165,7 @@ class Agent(Generic[DepsT]):
         tools: ToolRegistry | Iterable[Tool[..., Any] | Callable[..., Any]] = (),
         instructions: str | None = None,
         max_turns: int = 10,
-        tool_choice: str | dict[str, Any] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
         parallel_tool_calls: bool | None = None,
         tool_timeout: float | None = None,
         max_concurrency: int = 8,
@@ -121,6 +176,8 @@ class Agent(Generic[DepsT]):
         after_response: AfterResponse | None = None,
         tool_error_handler: ToolErrorHandler = default_error_handler,
         max_result_chars: int = 100_000,
+        output_type: type[Any] | None = None,
+        output_retries: int = 1,
         **params: Any,
     ) -> None:
         self.client = client
@@ -134,6 +191,10 @@ class Agent(Generic[DepsT]):
         self.reset_tool_choice = reset_tool_choice
         self.after_response = after_response
         self.params = {"parallel_tool_calls": parallel_tool_calls, **params}
+        self.output: OutputSpec[Any] | None = None
+        self.output_retries = output_retries
+        if output_type is not None:
+            self._ask_for(output_type)
         self.executor = ToolExecutor(
             self.registry,
             max_concurrency=_positive("max_concurrency", max_concurrency),
@@ -143,6 +204,17 @@ class Agent(Generic[DepsT]):
             max_result_chars=_positive("max_result_chars", max_result_chars),
         )
         self._check_params()
+
+    def _ask_for(self, output_type: type[Any]) -> None:
+        if "response_format" in self.params:
+            raise InvalidRequestError("response_format", "give output_type or response_format")
+        if isinstance(self.output_retries, bool) or self.output_retries < 0:
+            raise InvalidRequestError("output_retries", "expected an int >= 0")
+        try:
+            self.output = OutputSpec(output_type)
+        except SchemaError as exc:
+            raise InvalidRequestError("output_type", str(exc)) from exc
+        self.params["response_format"] = self.output.response_format
 
     def _check_params(self) -> None:
         """Refuse bad request parameters now, not on the first turn."""
@@ -157,16 +229,14 @@ class Agent(Generic[DepsT]):
             params=self._request_params(self.tool_choice),
         )
 
-    def _request_params(self, tool_choice: str | dict[str, Any] | None) -> dict[str, Any]:
+    def _request_params(self, tool_choice: str | Mapping[str, Any] | None) -> dict[str, Any]:
         params = dict(self.params)
         if len(self.registry):
             params["tools"] = self.registry.definitions()
             params["tool_choice"] = tool_choice
         return params
 
-    async def run(
-        self, input: str | Sequence[Any], *, deps: DepsT | None = None
-    ) -> RunResult[str | None]:
+    async def run(self, input: str | Sequence[Any], *, deps: Any = None) -> RunResult[OutputT]:
         """Run to the final answer.
 
         Args:
@@ -174,17 +244,20 @@ class Agent(Generic[DepsT]):
             deps: handed to tools that take a `ToolContext`, as `context.deps`.
 
         Raises:
-            MaxTurnsExceeded, FinishReasonError, ToolCallsTruncatedError,
-            ToolErrorLimitExceeded: the run could not end well; each carries the transcript.
+            MaxTurnsExceeded, ToolCallsTruncatedError, ToolErrorLimitExceeded: the run could
+                not end well; each carries the transcript (`messages`) and `usage`.
+            FinishReasonError, RefusalError, OutputValidationError: the final answer was cut
+                short, refused, or (with `output_type`) did not parse; likewise.
             APIError and its subclasses: the server or the connection failed; `messages`
             holds the transcript up to it.
         """
         async for event in _Run(self, input, deps, stream=False).events():
             if isinstance(event, RunCompleted):
-                return event.result
+                result: RunResult[OutputT] = event.result
+                return result
         raise AssertionError("a run ends with RunCompleted or an error")  # pragma: no cover
 
-    def run_stream(self, input: str | Sequence[Any], *, deps: DepsT | None = None) -> AgentStream:
+    def run_stream(self, input: str | Sequence[Any], *, deps: Any = None) -> AgentStream:
         """Run to the final answer, yielding events as they happen (see `AgentEvent`).
 
         Use it as `async with agent.run_stream(...) as events: async for event in events:`;
@@ -247,6 +320,7 @@ class _Run:
         self.turns = 0
         self.tool_errors = 0  # failed calls in a row
         self.tool_choice = agent.tool_choice
+        self.output_retries = agent.output_retries
 
     async def events(self) -> AsyncGenerator[AgentEvent, None]:
         """The loop: yields every event of the run, the last one `RunCompleted`."""
@@ -270,12 +344,15 @@ class _Run:
                     await self.agent.after_response(completion)
                 calls = self._tool_calls(completion)
                 if not calls:
-                    yield RunCompleted(result=self._finish(completion))
+                    result = self._finish(completion)
+                    if result is None:
+                        continue  # the answer did not parse and went back to the model
+                    yield RunCompleted(result=result)
                     return
                 for call in calls:
                     yield ToolCallReady(call=call, turn=self.turns)
-                for result in await self._run_tools(calls):
-                    yield result
+                for tool_result in await self._run_tools(calls):
+                    yield tool_result
         except AsyncToolError as error:
             self._attach(error)
             raise
@@ -399,23 +476,35 @@ class _Run:
                 f"{self.agent.max_tool_errors}); the last said: {outcomes[-1].content[:200]}"
             )
 
-    def _finish(self, completion: ChatCompletion) -> RunResult[str | None]:
+    def _finish(self, completion: ChatCompletion) -> RunResult[Any] | None:
+        """The result of a final answer, or None when it went back to the model to fix."""
         choice = completion.choices[0]
         message = choice.message
         reason = choice.finish_reason
-        if (
-            reason in ("length", "content_filter")
-            and reason not in self.agent.accept_finish_reasons
-        ):
-            raise FinishReasonError(
+        accepted = self.agent.accept_finish_reasons
+        if reason in ("length", "content_filter") and reason not in accepted:
+            raise FinishReasonError.of(
+                reason,
                 f"The final answer ended with finish_reason={reason!r}; pass "
                 f"accept_finish_reasons={{{reason!r}}} to accept such answers",
-                finish_reason=reason,
                 completion=completion,
             )
         self.messages.append(message.to_param())
+        output: Any = message.content
+        if self.agent.output is not None:
+            if message.refusal:
+                raise RefusalError(message.refusal, completion=completion)
+            try:
+                output = self.agent.output.parse(message.content)
+            except OutputValidationError as error:
+                error.completion = completion
+                if self.output_retries <= 0:
+                    raise
+                self.output_retries -= 1
+                self.messages.append(UserMessage(content=_fix_request(error)))
+                return None
         return RunResult(
-            output=message.content,
+            output=output,
             messages=self.messages,
             usage=self.usage,
             turns=self.turns,
@@ -425,7 +514,7 @@ class _Run:
     def _attach(self, error: AsyncToolError) -> None:
         """Give an error that ends the run the transcript and usage so far."""
         error.messages = self.messages
-        if isinstance(error, AgentError):
+        if isinstance(error, AgentError | OutputError):
             error.usage = self.usage
 
 
@@ -446,6 +535,13 @@ def _as_message(message: Any) -> Message:
         return message  # type: ignore[return-value]  # checked_messages allows only messages
     converted: Message = msgspec.convert(message, Message)
     return converted
+
+
+def _fix_request(error: OutputValidationError) -> str:
+    return (
+        f"Your answer could not be used: {error}. Answer again with only the JSON value the "
+        "response format asks for, fixed."
+    )
 
 
 def _first_message_calls(completion: ChatCompletion) -> list[ToolCall]:
@@ -472,8 +568,8 @@ def _is_json(call: ToolCall) -> bool:
     return True
 
 
-def _is_forcing(tool_choice: str | dict[str, Any] | None) -> bool:
-    return tool_choice in _FORCING_CHOICES or isinstance(tool_choice, dict)
+def _is_forcing(tool_choice: str | Mapping[str, Any] | None) -> bool:
+    return tool_choice in _FORCING_CHOICES or isinstance(tool_choice, Mapping)
 
 
 def _positive(name: str, value: int) -> int:

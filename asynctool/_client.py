@@ -6,19 +6,24 @@ import os
 import ssl as _ssl
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
 
 import msgspec
 
 from ._accumulate import normalize_chunk_quirks
-from ._exceptions import APIError, InvalidRequestError
-from ._request import build_body, encode_body
-from ._stream import ChatStream, ChatStreamManager, error_in
+from ._exceptions import APIError, InvalidRequestError, ToolArgumentsError
+from ._output import ArgumentParsers, OutputSpec, parse_completion
+from ._request import SupportsToolDefinition, build_body, encode_body
+from ._schema import SchemaError
+from ._stream import ChatStream, ChatStreamManager, ParsedChatStream, error_in
+from ._strict import to_strict_schema
 from ._transport import AuthStyle, Response, Timeout, Transport
-from ._types import ChatCompletion, completion_decoder
+from ._types import ChatCompletion, ChatCompletionTool, ParsedChatCompletion, completion_decoder
 
 if TYPE_CHECKING:
-    from ._request import CompletionParams
+    from ._request import CompletionParams, ParseParams
+
+T = TypeVar("T")
 
 __all__ = ["AsyncClient", "Chat", "Completions"]
 
@@ -212,6 +217,19 @@ class Completions:
             return _open_stream(response, self._client.max_event_size)
         return await _read_completion(response)
 
+    @overload
+    def stream(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        response_format: type[T],
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = NOT_GIVEN,
+        **params: Unpack[ParseParams],
+    ) -> ChatStreamManager[ParsedChatStream[T]]: ...
+
+    @overload
     def stream(
         self,
         *,
@@ -220,27 +238,146 @@ class Completions:
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | Timeout | None = NOT_GIVEN,
         **params: Unpack[CompletionParams],
-    ) -> ChatStreamManager:
+    ) -> ChatStreamManager[ChatStream]: ...
+
+    def stream(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = NOT_GIVEN,
+        **params: Any,
+    ) -> ChatStreamManager[Any]:
         """Stream a chat completion: `async with client.chat.completions.stream(...) as s:`.
 
-        Takes the keywords of `create` (`stream=True` is implied). The parameters are checked
-        here, before the `async with`; the request is sent on entering it.
+        Takes the keywords of `create` (`stream=True` is implied). With a type as
+        `response_format`, as in `parse`, `get_final_completion()` returns it parsed. The
+        parameters are checked here, before the `async with`; the request is sent on entering.
         """
         if "stream" in params:
             raise InvalidRequestError("stream", "stream() always streams; do not pass stream")
+        structured = _Structured.of(params) if _is_type(params.get("response_format")) else None
         request = build_body(model=model, messages=messages, stream=True, params=params)
         body = encode_body(request, params.get("extra_body"))
+        max_event_size = self._client.max_event_size
 
         async def open_stream() -> ChatStream:
             response = await self._client._post(
                 "chat/completions", body, extra_headers=extra_headers, timeout=timeout
             )
-            return _open_stream(response, self._client.max_event_size)
+            _check_stream_type(response)
+            if structured is None:
+                return ChatStream(response, max_event_size=max_event_size)
+            return ParsedChatStream(response, max_event_size=max_event_size, parse=structured.parse)
 
         return ChatStreamManager(open_stream)
 
+    async def parse(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        response_format: type[T],
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = NOT_GIVEN,
+        **params: Unpack[ParseParams],
+    ) -> ParsedChatCompletion[T]:
+        """Create a completion whose answer is parsed into `response_format`, a type.
 
-def _open_stream(response: Response, max_event_size: int) -> ChatStream:
+        `response_format` is anything msgspec can describe: a Struct, a dataclass, a TypedDict,
+        `list[Item]`... It is sent as a strict `json_schema`; the answer comes back in
+        `completion.choices[i].message.parsed`. Tools are sent strict too (a `Tool` must be
+        declared `strict=True`), and their calls' arguments parsed into `parsed_arguments`.
+
+        Raises:
+            InvalidRequestError: as `create`, and for a `response_format` that is not a type
+                or cannot be expressed in strict mode.
+            RefusalError, FinishReasonError, OutputValidationError: the answer cannot be
+                parsed; each carries the completion.
+        """
+        fields: dict[str, Any] = {**params, "response_format": response_format}
+        structured = _Structured.of(fields)
+        completion = await self.create(
+            model=model,
+            messages=messages,
+            extra_headers=extra_headers,
+            timeout=timeout,
+            **fields,
+        )
+        return structured.parse(completion)
+
+
+class _Structured:
+    """What `parse` and a typed `stream` add to a request: a strict schema and the parsers."""
+
+    def __init__(self, spec: OutputSpec[Any], parsers: ArgumentParsers) -> None:
+        self.spec = spec
+        self.parsers = parsers
+
+    @classmethod
+    def of(cls, params: dict[str, Any]) -> _Structured:
+        """Rewrite `params` in place (`response_format`, `tools`) and keep how to parse."""
+        output_type = params["response_format"]
+        if not _is_type(output_type):
+            raise InvalidRequestError(
+                "response_format",
+                "parse() needs a type to parse into (a Struct, dataclass, TypedDict...); "
+                "for {'type': 'json_object'} or a raw json_schema dict use create()",
+            )
+        try:
+            spec: OutputSpec[Any] = OutputSpec(output_type)
+        except SchemaError as exc:
+            raise InvalidRequestError("response_format", str(exc)) from exc
+        params["response_format"] = spec.response_format
+        parsers: dict[str, Any] = {}
+        if params.get("tools") is not None:
+            params["tools"] = [_strict_tool(t, i, parsers) for i, t in enumerate(params["tools"])]
+        return cls(spec, parsers)
+
+    def parse(self, completion: ChatCompletion) -> ParsedChatCompletion[Any]:
+        return parse_completion(completion, self.spec, self.parsers)
+
+
+def _is_type(value: object) -> bool:
+    return value is not None and not isinstance(value, Mapping)
+
+
+def _strict_tool(tool: Any, i: int, parsers: dict[str, Any]) -> Any:
+    """The tool as sent by `parse`: strict, with a parser for its arguments."""
+    if isinstance(tool, SupportsToolDefinition):
+        function = tool.definition["function"]
+        if not function.get("strict"):
+            raise InvalidRequestError(
+                f"tools[{i}]",
+                f"{function['name']!r} is not strict; parse() sends strict tools: "
+                "declare it with @tool(strict=True)",
+            )
+        parsers[function["name"]] = getattr(tool, "parse_arguments", _json_arguments)
+        return tool
+    if isinstance(tool, ChatCompletionTool):
+        tool = msgspec.to_builtins(tool)
+    if not isinstance(tool, Mapping) or not isinstance(tool.get("function"), Mapping):
+        return tool  # build_body names what is wrong with it
+    function = dict(tool["function"])
+    parameters = function.get("parameters") or {"type": "object", "properties": {}}
+    try:
+        function["parameters"] = to_strict_schema(parameters)
+    except SchemaError as exc:
+        raise InvalidRequestError(f"tools[{i}].function.parameters", str(exc)) from exc
+    function["strict"] = True
+    parsers[function["name"]] = _json_arguments
+    return {**tool, "function": function}
+
+
+def _json_arguments(arguments: str) -> Any:
+    try:
+        return msgspec.json.decode(arguments)
+    except msgspec.DecodeError as exc:
+        raise ToolArgumentsError(f"the arguments are not valid JSON: {exc}") from exc
+
+
+def _check_stream_type(response: Response) -> None:
     if response.content_type == "text/html":
         response.close()
         raise APIError(
@@ -248,6 +385,10 @@ def _open_stream(response: Response, max_event_size: int) -> ChatStream:
             f"(HTTP {response.status}); is the base URL right?",
             request_id=response.request_id,
         )
+
+
+def _open_stream(response: Response, max_event_size: int) -> ChatStream:
+    _check_stream_type(response)
     return ChatStream(response, max_event_size=max_event_size)
 
 

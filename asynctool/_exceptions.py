@@ -11,9 +11,13 @@ AsyncToolError
 ├── AgentError                   a run that cannot go on; carries the transcript so far
 │   ├── MaxTurnsExceeded
 │   ├── ToolCallsTruncatedError  `length` while tool-call arguments were unfinished
-│   ├── FinishReasonError        `length` / `content_filter` on the final answer
 │   └── ToolErrorLimitExceeded   too many tool errors in a row
-├── OutputValidationError        an answer that does not parse as the requested type
+├── OutputError                  an answer that cannot be the output; carries the completion
+│   ├── OutputValidationError    not JSON, or does not fit the requested type (also a ValueError)
+│   ├── RefusalError             the model refused (`message.refusal`)
+│   └── FinishReasonError        the answer was cut short, by finish reason:
+│       ├── LengthFinishReasonError          `length`
+│       └── ContentFilterFinishReasonError   `content_filter`
 └── APIError                     anything the server or the connection did
     ├── APIConnectionError       could not connect, or the connection dropped
     │   ├── APITimeoutError      a connect, first-byte, idle or total deadline passed
@@ -54,15 +58,19 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "ContentFilterFinishReasonError",
     "FinishReasonError",
     "IncompleteStreamError",
     "InternalServerError",
     "InvalidRequestError",
+    "LengthFinishReasonError",
     "MaxTurnsExceeded",
     "NotFoundError",
+    "OutputError",
     "OutputValidationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RefusalError",
     "StreamDecodeError",
     "ToolArgumentsError",
     "ToolCallsTruncatedError",
@@ -150,40 +158,77 @@ class ToolCallsTruncatedError(AgentError):
     """The model ran out of tokens (`length`) while writing tool-call arguments."""
 
 
-class FinishReasonError(AgentError):
-    """The final answer ended with `length` or `content_filter` and the agent was not told to
-    accept that; `finish_reason` says which, and `completion` holds the partial answer."""
-
-    def __init__(self, message: str, *, finish_reason: str, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.finish_reason = finish_reason
-
-
 class ToolErrorLimitExceeded(AgentError):
     """Tool calls failed too many times in a row for the run to recover."""
 
 
-class OutputValidationError(AsyncToolError, ValueError):
-    """An answer is not valid JSON or does not fit the requested output type.
+class OutputError(AsyncToolError):
+    """An answer cannot be the output that was asked for.
 
     Attributes:
-        path: where in the answer it failed (`$.items[0].price`), when known.
         completion: the completion whose answer failed.
         messages: for an agent run, the transcript so far.
+        usage: for an agent run, the usage summed over its requests.
     """
 
     def __init__(
         self,
         message: str,
         *,
-        path: str = "",
         completion: ChatCompletion | None = None,
         messages: list[Any] | None = None,
     ) -> None:
         super().__init__(message)
-        self.path = path
         self.completion = completion
         self.messages: list[Any] = messages if messages is not None else []
+        self.usage: Usage | None = None
+
+
+class OutputValidationError(OutputError, ValueError):
+    """An answer is not valid JSON or does not fit the requested output type.
+
+    `path` says where in the answer it failed (`$.items[0].price`), when known.
+    """
+
+    def __init__(self, message: str, *, path: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.path = path
+
+
+class RefusalError(OutputError):
+    """The model refused to answer; `refusal` holds what it said."""
+
+    def __init__(self, refusal: str, **kwargs: Any) -> None:
+        super().__init__(f"The model refused: {refusal}", **kwargs)
+        self.refusal = refusal
+
+
+class FinishReasonError(OutputError):
+    """The answer ended with `length` or `content_filter`, so it is cut short or missing.
+
+    `finish_reason` says which; `completion` holds the partial answer. An agent accepts such
+    answers only when told to (`accept_finish_reasons`).
+    """
+
+    def __init__(self, message: str, *, finish_reason: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.finish_reason = finish_reason
+
+    @staticmethod
+    def of(finish_reason: str, message: str, **kwargs: Any) -> FinishReasonError:
+        """The subclass for this finish reason."""
+        cls = (
+            LengthFinishReasonError if finish_reason == "length" else ContentFilterFinishReasonError
+        )
+        return cls(message, finish_reason=finish_reason, **kwargs)
+
+
+class LengthFinishReasonError(FinishReasonError):
+    """The answer hit the token limit (`length`); raise `max_tokens` or ask for less."""
+
+
+class ContentFilterFinishReasonError(FinishReasonError):
+    """The provider's content filter stopped the answer (`content_filter`)."""
 
 
 class UnknownToolError(ToolError, LookupError):

@@ -18,7 +18,14 @@ import msgspec
 from ._exceptions import InvalidRequestError
 from ._types import ChatCompletionTool, Message, encoder
 
-__all__ = ["ChatCompletionRequest", "CompletionParams", "build_body"]
+__all__ = [
+    "ChatCompletionRequest",
+    "CompletionParams",
+    "ParseParams",
+    "build_body",
+    "checked_messages",
+    "encode_body",
+]
 
 _Temperature = Annotated[float, msgspec.Meta(ge=0, le=2)]
 _TopP = Annotated[float, msgspec.Meta(ge=0, le=1)]
@@ -27,6 +34,8 @@ _Positive = Annotated[int, msgspec.Meta(ge=1)]
 _TopLogprobs = Annotated[int, msgspec.Meta(ge=0, le=20)]
 _Stop = str | Annotated[list[str], msgspec.Meta(max_length=4)]
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# At the top level msgspec names no path: "Object contains unknown field `x`".
+_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]*)`$")
 
 
 class StreamOptions(msgspec.Struct, omit_defaults=True):
@@ -36,7 +45,9 @@ class StreamOptions(msgspec.Struct, omit_defaults=True):
     include_obfuscation: bool | None = None
 
 
-class ChatCompletionRequest(msgspec.Struct, omit_defaults=True, kw_only=True):
+class ChatCompletionRequest(
+    msgspec.Struct, omit_defaults=True, kw_only=True, forbid_unknown_fields=True
+):
     """The body of `POST /chat/completions`; fields left `None` are not sent."""
 
     model: str
@@ -73,8 +84,8 @@ class ChatCompletionRequest(msgspec.Struct, omit_defaults=True, kw_only=True):
     web_search_options: dict[str, Any] | None = None
 
 
-class CompletionParams(TypedDict, total=False):
-    """The optional keywords of `create`, `stream` and `parse`, as the API names them."""
+class ParseParams(TypedDict, total=False):
+    """The optional keywords of `parse`, as the API names them (`response_format` is its own)."""
 
     tools: Iterable[Any]
     tool_choice: str | Mapping[str, Any]
@@ -92,7 +103,6 @@ class CompletionParams(TypedDict, total=False):
     logprobs: bool
     top_logprobs: int
     user: str
-    response_format: Mapping[str, Any]
     seed: int
     reasoning_effort: str
     service_tier: str
@@ -106,6 +116,12 @@ class CompletionParams(TypedDict, total=False):
     verbosity: str
     web_search_options: Mapping[str, Any]
     extra_body: Mapping[str, Any]
+
+
+class CompletionParams(ParseParams, total=False):
+    """The optional keywords of `create` and `stream`, as the API names them."""
+
+    response_format: Mapping[str, Any]
 
 
 @runtime_checkable
@@ -151,6 +167,11 @@ def _convert(fields: dict[str, Any]) -> ChatCompletionRequest:
     try:
         return msgspec.convert(fields, ChatCompletionRequest)
     except msgspec.ValidationError as exc:
+        unknown = _UNKNOWN_FIELD.match(str(exc))
+        if unknown:
+            raise InvalidRequestError(
+                unknown[1], "not a parameter of chat completions; send extra fields in extra_body"
+            ) from None
         error = _invalid(exc, "")
         if error.field in fields and ", got" not in error.reason:
             given = repr(fields[error.field])

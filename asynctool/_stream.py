@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -35,9 +35,11 @@ from ._exceptions import (
 )
 from ._sse import ServerSentEvent, SSEDecoder
 from ._transport import Response
-from ._types import ChatCompletion, ChatCompletionChunk, chunk_decoder
+from ._types import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion, chunk_decoder
 
-__all__ = ["ChatStream", "ChatStreamManager", "error_in"]
+__all__ = ["ChatStream", "ChatStreamManager", "ParsedChatStream", "error_in"]
+
+T = TypeVar("T")
 
 _DONE = b"[DONE]"
 _SHOWN_DATA = 200  # how much of undecodable data an error message quotes
@@ -237,17 +239,46 @@ def _undecodable(data: bytes) -> StreamDecodeError:
     return StreamDecodeError(f"The stream sent data that is not a chunk: {shown!r}", data=shown)
 
 
-class ChatStreamManager:
+class ParsedChatStream(ChatStream, Generic[T]):
+    """A `ChatStream` whose final completion is parsed into the requested type.
+
+    What `client.chat.completions.stream(..., response_format=T)` gives; chunks are as usual.
+    """
+
+    def __init__(
+        self,
+        response: Response,
+        *,
+        max_event_size: int,
+        parse: Callable[[ChatCompletion], ParsedChatCompletion[T]],
+    ) -> None:
+        super().__init__(response, max_event_size=max_event_size)
+        self._parse = parse
+
+    async def get_final_completion(self) -> ParsedChatCompletion[T]:
+        """Read the rest of the stream and return the completion, parsed.
+
+        Raises:
+            OutputError: the answer is a refusal, cut short, or does not fit the type.
+            APIError: whatever reading the stream raises, with `partial_completion` set.
+        """
+        return self._parse(await super().get_final_completion())
+
+
+StreamT = TypeVar("StreamT", bound=ChatStream)
+
+
+class ChatStreamManager(Generic[StreamT]):
     """What `client.chat.completions.stream(...)` returns: `async with` it to get a `ChatStream`.
 
     The request is sent on entering, and the stream closed on leaving.
     """
 
-    def __init__(self, open_stream: Callable[[], Awaitable[ChatStream]]) -> None:
+    def __init__(self, open_stream: Callable[[], Awaitable[StreamT]]) -> None:
         self._open_stream = open_stream
-        self._stream: ChatStream | None = None
+        self._stream: StreamT | None = None
 
-    async def __aenter__(self) -> ChatStream:
+    async def __aenter__(self) -> StreamT:
         self._stream = await self._open_stream()
         return self._stream
 

@@ -9,7 +9,7 @@ they never form reference cycles and are allocated once per streamed token.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 import msgspec
 
@@ -36,6 +36,11 @@ __all__ = [
     "FunctionDefinition",
     "ImageContentPart",
     "ImageURL",
+    "ParsedChatCompletion",
+    "ParsedChatCompletionMessage",
+    "ParsedChoice",
+    "ParsedFunctionCall",
+    "ParsedToolCall",
     "InputAudio",
     "InputFile",
     "Message",
@@ -367,6 +372,44 @@ class ChatCompletion(_Response):
     system_fingerprint: str | None = None
     service_tier: str | None = None
     prompt_filter_results: list[PromptFilterResult] | None = None
+
+
+# --------------------------------------------------------------------------- parsed responses
+
+ParsedT = TypeVar("ParsedT")
+
+
+class ParsedFunctionCall(FunctionCall, kw_only=True):
+    """A function call whose arguments were checked: `parsed_arguments` holds them decoded."""
+
+    parsed_arguments: Any = None
+
+
+class ParsedToolCall(ToolCall, kw_only=True):
+    """A tool call of a parsed completion."""
+
+    function: ParsedFunctionCall
+
+
+class ParsedChatCompletionMessage(ChatCompletionMessage, Generic[ParsedT], kw_only=True):
+    """An answer parsed into the requested type: `parsed` is the value (None on a refusal)."""
+
+    parsed: ParsedT | None = None
+    tool_calls: list[ParsedToolCall] | None = None  # type: ignore[assignment]
+
+
+class ParsedChoice(Choice, Generic[ParsedT], kw_only=True):
+    """A choice of a parsed completion."""
+
+    message: ParsedChatCompletionMessage[ParsedT] = msgspec.field(
+        default_factory=ParsedChatCompletionMessage
+    )
+
+
+class ParsedChatCompletion(ChatCompletion, Generic[ParsedT], kw_only=True):
+    """What `client.chat.completions.parse` returns: `choices[i].message.parsed` is a `T`."""
+
+    choices: list[ParsedChoice[ParsedT]] = msgspec.field(default_factory=list)  # type: ignore[assignment]
 
 
 # --------------------------------------------------------------------------- stream chunks

@@ -249,6 +249,7 @@ INVALID: list[tuple[dict[str, Any], str, str]] = [
         "stream_options.include_usage",
         "Expected `bool",
     ),
+    ({"temprature": 0.5}, "temprature", "extra_body"),
 ]
 
 

@@ -1,0 +1,241 @@
+"""Structured outputs: a user's type as a strict `response_format`, and answers parsed into it.
+
+`OutputSpec.of(T)` is built once per type: the strict JSON Schema (the same rewrite strict tools
+use), the `response_format` to send, and a decoder for `T`. A type whose schema is not an object
+(`list[Item]`, `int`, a `Literal`...) is wrapped in `{"value": ...}`, as OpenAI wants an object
+at the root, and unwrapped on parse.
+
+Strict mode lists every property as required and makes the optional ones nullable, so a model
+may answer `null` for a field that has a default but no `None` in its type. Before decoding,
+such nulls are dropped, guided by the type's own (non-strict) schema, and the default applies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from ._exceptions import FinishReasonError, OutputValidationError, RefusalError
+from ._schema import schema_for_type
+from ._strict import to_strict_schema
+from ._types import (
+    ChatCompletion,
+    Choice,
+    ParsedChatCompletion,
+    ParsedChatCompletionMessage,
+    ParsedChoice,
+    ParsedFunctionCall,
+    ParsedToolCall,
+    ToolCall,
+)
+
+__all__ = ["ArgumentParsers", "OutputSpec", "parse_completion"]
+
+ArgumentParsers = Mapping[str, Callable[[str], Any]]
+"""Per tool name, how to decode a call's arguments text."""
+
+T = TypeVar("T")
+_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+_SHOWN = 200  # characters of a bad answer quoted in an error
+
+
+class OutputSpec(Generic[T]):
+    """How to ask for, and parse, answers of one type."""
+
+    def __init__(self, output_type: type[T]) -> None:
+        self.type = output_type
+        self.name = _schema_name(output_type)
+        loose = schema_for_type(output_type, strict=False)
+        self.wrapped = not _is_object(loose)
+        target: Any = output_type
+        if self.wrapped:
+            target = msgspec.defstruct(self.name, [("value", output_type)], kw_only=True)
+            loose = schema_for_type(target, strict=False)
+        self._loose = loose
+        self.schema = to_strict_schema(_nullable_optionals(loose))
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(target)
+        self.response_format: dict[str, Any] = {
+            "type": "json_schema",
+            "json_schema": {"name": self.name, "schema": self.schema, "strict": True},
+        }
+
+    def parse(self, content: str | None) -> T:
+        """The answer as a `T`.
+
+        Raises:
+            OutputValidationError: the answer is missing, not JSON, or does not fit `T`; the
+                message names the path and the reason.
+        """
+        if content is None:
+            raise OutputValidationError(f"The answer has no content to parse as {self.name}")
+        try:
+            data = msgspec.json.decode(content)
+        except msgspec.DecodeError as exc:
+            raise OutputValidationError(
+                f"The answer is not valid JSON ({exc}): {_shown(content)}"
+            ) from exc
+        data = _drop_defaulted_nulls(data, self._loose, self._loose.get("$defs", {}))
+        try:
+            value = msgspec.convert(data, self._decoder.type)
+        except msgspec.ValidationError as exc:
+            reason, path = _split(str(exc), self.wrapped)
+            raise OutputValidationError(
+                f"The answer does not fit {self.name}: {reason}"
+                + (f" at `{path}`" if path else ""),
+                path=path,
+            ) from exc
+        return value.value if self.wrapped else value  # type: ignore[no-any-return]
+
+
+def _schema_name(output_type: Any) -> str:
+    name = getattr(output_type, "__name__", None) or "Output"
+    name = _NAME.sub("_", name)[:64]
+    return name or "Output"
+
+
+def _is_object(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "object" and "properties" in schema
+
+
+def _resolve(schema: Any, defs: dict[str, Any]) -> Any:
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = defs.get(schema["$ref"].rpartition("/")[2], {})
+    return schema
+
+
+def _nullable(schema: Any, defs: dict[str, Any]) -> bool:
+    schema = _resolve(schema, defs)
+    if not isinstance(schema, dict):
+        return True
+    if schema.get("type") == "null":
+        return True
+    return any(_nullable(option, defs) for option in schema.get("anyOf", ()))
+
+
+def _nullable_optionals(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy where every property that may be left out may also be `null` (strict needs all)."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {key: walk(value) for key, value in node.items()}
+        properties = out.get("properties")
+        if isinstance(properties, dict):
+            required = set(out.get("required", ()))
+            for name, prop in properties.items():
+                if name not in required and not _nullable(prop, defs):
+                    properties[name] = {"anyOf": [prop, {"type": "null"}]}
+        return out
+
+    result: dict[str, Any] = walk(schema)
+    return result
+
+
+def _drop_defaulted_nulls(data: Any, schema: Any, defs: dict[str, Any]) -> Any:
+    """Remove `null`s the type does not allow, where the property may be left out instead."""
+    schema = _resolve(schema, defs)
+    if not isinstance(schema, dict):
+        return data
+    if isinstance(data, list) and isinstance(schema.get("items"), dict):
+        return [_drop_defaulted_nulls(item, schema["items"], defs) for item in data]
+    if isinstance(data, dict):
+        properties = schema.get("properties")
+        if properties is None:
+            objects = [o for o in schema.get("anyOf", ()) if "properties" in _resolve(o, defs)]
+            return _drop_defaulted_nulls(data, objects[0], defs) if len(objects) == 1 else data
+        required = set(schema.get("required", ()))
+        return {
+            key: _drop_defaulted_nulls(value, properties.get(key), defs)
+            for key, value in data.items()
+            if not (
+                value is None
+                and key in properties
+                and key not in required
+                and not _nullable(properties[key], defs)
+            )
+        }
+    return data
+
+
+def _split(message: str, wrapped: bool) -> tuple[str, str]:
+    reason, _, where = message.partition(" - at `")
+    path = where.rstrip("`") or "$"
+    if wrapped and path.startswith("$.value"):
+        path = "$" + path[len("$.value") :]
+    return reason, path
+
+
+def _shown(content: str) -> str:
+    return repr(content if len(content) <= _SHOWN else content[:_SHOWN] + "...")
+
+
+def parse_completion(
+    completion: ChatCompletion, spec: OutputSpec[T] | None, parsers: ArgumentParsers
+) -> ParsedChatCompletion[T]:
+    """The completion with every choice's answer parsed (and its tool calls' arguments).
+
+    Raises:
+        RefusalError: a choice is a refusal.
+        FinishReasonError: a choice ended with `length` or `content_filter` (the JSON is cut).
+        OutputValidationError: an answer is not JSON or does not fit the type.
+    Each carries the completion.
+    """
+    choices = [_parse_choice(choice, completion, spec, parsers) for choice in completion.choices]
+    fields = msgspec.structs.asdict(completion)
+    fields["choices"] = choices
+    return ParsedChatCompletion(**fields)
+
+
+def _parse_choice(
+    choice: Choice, completion: ChatCompletion, spec: OutputSpec[T] | None, parsers: ArgumentParsers
+) -> ParsedChoice[T]:
+    message = choice.message
+    if message.refusal:
+        raise RefusalError(message.refusal, completion=completion)
+    reason = choice.finish_reason
+    if reason in ("length", "content_filter"):
+        raise FinishReasonError.of(
+            reason,
+            f"The answer ended with finish_reason={reason!r} and cannot be parsed",
+            completion=completion,
+        )
+    parsed = None
+    if spec is not None and not message.tool_calls:
+        try:
+            parsed = spec.parse(message.content)
+        except OutputValidationError as exc:
+            exc.completion = completion
+            raise
+    fields = msgspec.structs.asdict(message)
+    fields["tool_calls"] = _parse_calls(message.tool_calls, parsers)
+    return ParsedChoice(
+        index=choice.index,
+        message=ParsedChatCompletionMessage(**fields, parsed=parsed),
+        finish_reason=reason,
+        logprobs=choice.logprobs,
+        content_filter_results=choice.content_filter_results,
+    )
+
+
+def _parse_calls(
+    calls: list[ToolCall] | None, parsers: ArgumentParsers
+) -> list[ParsedToolCall] | None:
+    if calls is None:
+        return None
+    parsed = []
+    for call in calls:
+        parser = parsers.get(call.function.name)
+        arguments = call.function.arguments
+        function = ParsedFunctionCall(
+            name=call.function.name,
+            arguments=arguments,
+            parsed_arguments=None if parser is None else parser(arguments),
+        )
+        parsed.append(ParsedToolCall(id=call.id, type=call.type, function=function))
+    return parsed
