@@ -11,14 +11,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
 import msgspec
 
 from ._accumulate import normalize_chunk_quirks
-from ._exceptions import APIError, InvalidRequestError, ToolArgumentsError
-from ._output import ArgumentParsers, OutputSpec, parse_completion
-from ._request import SupportsToolDefinition, build_body, encode_body
-from ._schema import SchemaError
+from ._exceptions import APIError, InvalidRequestError
+from ._output import Structured, is_output_type
+from ._request import build_body, encode_body
 from ._stream import ChatStream, ChatStreamManager, ParsedChatStream, error_in
-from ._strict import to_strict_schema
 from ._transport import AuthStyle, Response, Timeout, Transport
-from ._types import ChatCompletion, ChatCompletionTool, ParsedChatCompletion, completion_decoder
+from ._types import ChatCompletion, ParsedChatCompletion, completion_decoder
 
 if TYPE_CHECKING:
     from ._request import CompletionParams, ParseParams
@@ -257,7 +255,9 @@ class Completions:
         """
         if "stream" in params:
             raise InvalidRequestError("stream", "stream() always streams; do not pass stream")
-        structured = _Structured.of(params) if _is_type(params.get("response_format")) else None
+        structured = (
+            Structured.of(params) if is_output_type(params.get("response_format")) else None
+        )
         request = build_body(model=model, messages=messages, stream=True, params=params)
         body = encode_body(request, params.get("extra_body"))
         max_event_size = self._client.max_event_size
@@ -297,7 +297,7 @@ class Completions:
                 parsed; each carries the completion.
         """
         fields: dict[str, Any] = {**params, "response_format": response_format}
-        structured = _Structured.of(fields)
+        structured = Structured.of(fields)
         completion = await self.create(
             model=model,
             messages=messages,
@@ -306,75 +306,6 @@ class Completions:
             **fields,
         )
         return structured.parse(completion)
-
-
-class _Structured:
-    """What `parse` and a typed `stream` add to a request: a strict schema and the parsers."""
-
-    def __init__(self, spec: OutputSpec[Any], parsers: ArgumentParsers) -> None:
-        self.spec = spec
-        self.parsers = parsers
-
-    @classmethod
-    def of(cls, params: dict[str, Any]) -> _Structured:
-        """Rewrite `params` in place (`response_format`, `tools`) and keep how to parse."""
-        output_type = params["response_format"]
-        if not _is_type(output_type):
-            raise InvalidRequestError(
-                "response_format",
-                "parse() needs a type to parse into (a Struct, dataclass, TypedDict...); "
-                "for {'type': 'json_object'} or a raw json_schema dict use create()",
-            )
-        try:
-            spec: OutputSpec[Any] = OutputSpec(output_type)
-        except SchemaError as exc:
-            raise InvalidRequestError("response_format", str(exc)) from exc
-        params["response_format"] = spec.response_format
-        parsers: dict[str, Any] = {}
-        if params.get("tools") is not None:
-            params["tools"] = [_strict_tool(t, i, parsers) for i, t in enumerate(params["tools"])]
-        return cls(spec, parsers)
-
-    def parse(self, completion: ChatCompletion) -> ParsedChatCompletion[Any]:
-        return parse_completion(completion, self.spec, self.parsers)
-
-
-def _is_type(value: object) -> bool:
-    return value is not None and not isinstance(value, Mapping)
-
-
-def _strict_tool(tool: Any, i: int, parsers: dict[str, Any]) -> Any:
-    """The tool as sent by `parse`: strict, with a parser for its arguments."""
-    if isinstance(tool, SupportsToolDefinition):
-        function = tool.definition["function"]
-        if not function.get("strict"):
-            raise InvalidRequestError(
-                f"tools[{i}]",
-                f"{function['name']!r} is not strict; parse() sends strict tools: "
-                "declare it with @tool(strict=True)",
-            )
-        parsers[function["name"]] = getattr(tool, "parse_arguments", _json_arguments)
-        return tool
-    if isinstance(tool, ChatCompletionTool):
-        tool = msgspec.to_builtins(tool)
-    if not isinstance(tool, Mapping) or not isinstance(tool.get("function"), Mapping):
-        return tool  # build_body names what is wrong with it
-    function = dict(tool["function"])
-    parameters = function.get("parameters") or {"type": "object", "properties": {}}
-    try:
-        function["parameters"] = to_strict_schema(parameters)
-    except SchemaError as exc:
-        raise InvalidRequestError(f"tools[{i}].function.parameters", str(exc)) from exc
-    function["strict"] = True
-    parsers[function["name"]] = _json_arguments
-    return {**tool, "function": function}
-
-
-def _json_arguments(arguments: str) -> Any:
-    try:
-        return msgspec.json.decode(arguments)
-    except msgspec.DecodeError as exc:
-        raise ToolArgumentsError(f"the arguments are not valid JSON: {exc}") from exc
 
 
 def _check_stream_type(response: Response) -> None:

@@ -18,11 +18,19 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from ._exceptions import FinishReasonError, OutputValidationError, RefusalError
+from ._exceptions import (
+    FinishReasonError,
+    InvalidRequestError,
+    OutputValidationError,
+    RefusalError,
+    ToolArgumentsError,
+)
+from ._request import SupportsToolDefinition
 from ._schema import schema_for_type
-from ._strict import to_strict_schema
+from ._strict import SchemaError, to_strict_schema
 from ._types import (
     ChatCompletion,
+    ChatCompletionTool,
     Choice,
     ParsedChatCompletion,
     ParsedChatCompletionMessage,
@@ -32,7 +40,13 @@ from ._types import (
     ToolCall,
 )
 
-__all__ = ["ArgumentParsers", "OutputSpec", "parse_completion"]
+__all__ = [
+    "ArgumentParsers",
+    "OutputSpec",
+    "Structured",
+    "is_output_type",
+    "parse_completion",
+]
 
 ArgumentParsers = Mapping[str, Callable[[str], Any]]
 """Per tool name, how to decode a call's arguments text."""
@@ -239,3 +253,73 @@ def _parse_calls(
         )
         parsed.append(ParsedToolCall(id=call.id, type=call.type, function=function))
     return parsed
+
+
+class Structured:
+    """What `parse` and a typed `stream` add to a request: a strict schema and the parsers."""
+
+    def __init__(self, spec: OutputSpec[Any], parsers: ArgumentParsers) -> None:
+        self.spec = spec
+        self.parsers = parsers
+
+    @classmethod
+    def of(cls, params: dict[str, Any]) -> Structured:
+        """Rewrite `params` in place (`response_format`, `tools`) and keep how to parse."""
+        output_type = params["response_format"]
+        if not is_output_type(output_type):
+            raise InvalidRequestError(
+                "response_format",
+                "parse() needs a type to parse into (a Struct, dataclass, TypedDict...); "
+                "for {'type': 'json_object'} or a raw json_schema dict use create()",
+            )
+        try:
+            spec: OutputSpec[Any] = OutputSpec(output_type)
+        except SchemaError as exc:
+            raise InvalidRequestError("response_format", str(exc)) from exc
+        params["response_format"] = spec.response_format
+        parsers: dict[str, Any] = {}
+        if params.get("tools") is not None:
+            params["tools"] = [_strict_tool(t, i, parsers) for i, t in enumerate(params["tools"])]
+        return cls(spec, parsers)
+
+    def parse(self, completion: ChatCompletion) -> ParsedChatCompletion[Any]:
+        return parse_completion(completion, self.spec, self.parsers)
+
+
+def is_output_type(value: object) -> bool:
+    """Whether a `response_format` is a type to parse into (not a dict to send as is)."""
+    return value is not None and not isinstance(value, Mapping)
+
+
+def _strict_tool(tool: Any, i: int, parsers: dict[str, Any]) -> Any:
+    """The tool as sent by `parse`: strict, with a parser for its arguments."""
+    if isinstance(tool, SupportsToolDefinition):
+        function = tool.definition["function"]
+        if not function.get("strict"):
+            raise InvalidRequestError(
+                f"tools[{i}]",
+                f"{function['name']!r} is not strict; parse() sends strict tools: "
+                "declare it with @tool(strict=True)",
+            )
+        parsers[function["name"]] = getattr(tool, "parse_arguments", _json_arguments)
+        return tool
+    if isinstance(tool, ChatCompletionTool):
+        tool = msgspec.to_builtins(tool)
+    if not isinstance(tool, Mapping) or not isinstance(tool.get("function"), Mapping):
+        return tool  # build_body names what is wrong with it
+    function = dict(tool["function"])
+    parameters = function.get("parameters") or {"type": "object", "properties": {}}
+    try:
+        function["parameters"] = to_strict_schema(parameters)
+    except SchemaError as exc:
+        raise InvalidRequestError(f"tools[{i}].function.parameters", str(exc)) from exc
+    function["strict"] = True
+    parsers[function["name"]] = _json_arguments
+    return {**tool, "function": function}
+
+
+def _json_arguments(arguments: str) -> Any:
+    try:
+        return msgspec.json.decode(arguments)
+    except msgspec.DecodeError as exc:
+        raise ToolArgumentsError(f"the arguments are not valid JSON: {exc}") from exc

@@ -14,11 +14,8 @@ retried: the bytes of a stream may already be in the caller's hands.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
-import random
 import ssl as _ssl
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +33,7 @@ from ._exceptions import (
     error_message,
     status_error_class,
 )
+from ._retry import retry_delay, should_retry
 from ._version import __version__
 
 __all__ = ["AuthStyle", "Response", "Timeout", "Transport"]
@@ -49,14 +47,8 @@ _AUTH_HEADERS: dict[str, str] = {
     "x-api-key": "x-api-key",
     "x-goog-api-key": "x-goog-api-key",
 }
-_RETRY_STATUSES = frozenset({408, 409, 429})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
-_INITIAL_BACKOFF = 0.5
-_MAX_BACKOFF = 8.0
-# A server may ask for a long pause; past this we fall back to our own backoff rather than
-# leave the caller waiting on a header nobody can audit.
-_MAX_RETRY_AFTER = 60.0
 # Error bodies are read for their message only; an error page is never worth more than this.
 _MAX_ERROR_BODY = 1 << 20
 
@@ -260,7 +252,7 @@ class Transport:
             if response.status < 400:
                 return response
             error = await self._status_error(response)
-            if not _should_retry(response):
+            if not should_retry(response.status, response.headers):
                 raise error
             await self._wait_before_retry(error, response.headers, attempt, last, clock)
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
@@ -274,7 +266,7 @@ class Transport:
         clock: _Clock,
     ) -> None:
         """Sleep before the next attempt, or raise `error` when there is none to make."""
-        delay = _retry_delay(headers, attempt)
+        delay = retry_delay(headers, attempt)
         remaining = clock.remaining()
         if last or (remaining is not None and delay >= remaining):
             raise error
@@ -358,47 +350,6 @@ def _parse_base_url(base_url: str) -> URL:
 
 def _auth_value(auth: str, api_key: str) -> str:
     return f"Bearer {api_key}" if auth == "bearer" else api_key
-
-
-def _should_retry(response: Response) -> bool:
-    should = response.headers.get("x-should-retry")
-    if should == "true":
-        return True
-    if should == "false":
-        return False
-    return response.status in _RETRY_STATUSES or response.status >= 500
-
-
-def _retry_delay(headers: Mapping[str, str] | None, attempt: int) -> float:
-    """The server's `retry-after-ms` / `Retry-After` when sane, else backoff with jitter."""
-    asked = _retry_after(headers) if headers is not None else None
-    if asked is not None and 0 <= asked <= _MAX_RETRY_AFTER:
-        return asked
-    backoff = min(_INITIAL_BACKOFF * 2.0**attempt, _MAX_BACKOFF)
-    # Up to a quarter less, so that clients that failed together do not retry together.
-    return backoff * (1.0 - 0.25 * random.random())
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the server asked us to wait, from `retry-after-ms` or `Retry-After`."""
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return float(millis) / 1000.0
-        except ValueError:
-            pass
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return when.timestamp() - time.time()
 
 
 def _parse_body(text: str) -> object:

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aioresponses import aioresponses
 
+import asynctool._retry as retry_module
 import asynctool._transport as transport_module
 from asynctool import (
     APIConnectionError,
@@ -30,7 +31,7 @@ from asynctool import (
     Timeout,
     UnprocessableEntityError,
 )
-from asynctool._transport import _retry_after, _retry_delay
+from asynctool._retry import retry_after, retry_delay
 from tests.conftest import LocalServer, MockedResponse, Responder, completion_body, reply
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -39,7 +40,7 @@ KEY = "sk-very-secret-key-123"
 
 @pytest.fixture(autouse=True)
 def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport_module, "_INITIAL_BACKOFF", 0.01)
+    monkeypatch.setattr(retry_module, "_INITIAL_BACKOFF", 0.01)
 
 
 async def create(client: AsyncClient) -> str | None:
@@ -388,10 +389,10 @@ async def test_close_and_reuse(server: LocalServer) -> None:
 
 
 def test_retry_delay_prefers_a_sane_retry_after() -> None:
-    assert _retry_delay({"retry-after-ms": "1500"}, 0) == 1.5
-    assert _retry_delay({"Retry-After": "2"}, 3) == 2.0
+    assert retry_delay({"retry-after-ms": "1500"}, 0) == 1.5
+    assert retry_delay({"Retry-After": "2"}, 3) == 2.0
     when = email.utils.formatdate(time.time() + 10, usegmt=True)
-    assert 8 < _retry_delay({"Retry-After": when}, 0) <= 10
+    assert 8 < retry_delay({"Retry-After": when}, 0) <= 10
 
 
 @pytest.mark.parametrize(
@@ -400,13 +401,13 @@ def test_retry_delay_prefers_a_sane_retry_after() -> None:
 def test_retry_delay_falls_back_to_backoff_with_jitter(
     headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(transport_module, "_INITIAL_BACKOFF", 0.5)
+    monkeypatch.setattr(retry_module, "_INITIAL_BACKOFF", 0.5)
     for attempt, ceiling in [(0, 0.5), (1, 1.0), (2, 2.0), (10, 8.0)]:
-        delay = _retry_delay(headers, attempt)
+        delay = retry_delay(headers, attempt)
         assert 0.75 * ceiling <= delay <= ceiling
 
 
 def test_retry_after_parsing() -> None:
-    assert _retry_after({}) is None
-    assert _retry_after({"Retry-After": "not a date"}) is None
-    assert _retry_after({"retry-after-ms": "bad", "Retry-After": "4"}) == 4.0
+    assert retry_after({}) is None
+    assert retry_after({"Retry-After": "not a date"}) is None
+    assert retry_after({"retry-after-ms": "bad", "Retry-After": "4"}) == 4.0

@@ -1,0 +1,333 @@
+"""The agent loop: send the conversation, run the tool calls, feed results back, until an answer.
+
+The loop is written once, as the async generator `Run.events`. `Agent.run` drives it with
+non-stream requests and keeps only the result; `Agent.run_stream` drives it with streaming
+requests and hands every event to the caller. Both build the same transcript.
+
+One turn: send the transcript; if the answer has tool calls (whatever `finish_reason` says:
+providers report `stop` with calls, and `tool_calls` with none), append the assistant message
+as it came, run the calls, append one tool message per call in call order, and go again;
+otherwise the answer is final. The tool messages are appended in a `finally`, so an error or a
+cancellation in the middle of a turn still leaves every call answered.
+
+No task outlives a turn: tools run in a task group that is closed before anything is yielded
+(yielding inside a cancel scope would break it), and a stream is read inside `async with`, so
+leaving early or cancelling closes the HTTP response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ._events import (
+    AgentEvent,
+    RunCompleted,
+    RunResult,
+    TextDelta,
+    ToolCallReady,
+    ToolCallStarted,
+    ToolResult,
+    TurnCompleted,
+)
+from ._exceptions import (
+    AgentError,
+    AsyncToolError,
+    FinishReasonError,
+    MaxTurnsExceeded,
+    OutputError,
+    OutputValidationError,
+    RefusalError,
+    ToolCallsTruncatedError,
+    ToolErrorLimitExceeded,
+)
+from ._execute import CANCELLED, ToolOutcome
+from ._request import checked_messages
+from ._tools import ToolContext
+from ._types import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionChunk,
+    DeveloperMessage,
+    Message,
+    SystemMessage,
+    ToolCall,
+    Usage,
+    UserMessage,
+)
+
+if TYPE_CHECKING:
+    from ._agent import Agent
+
+__all__ = ["Run"]
+
+logger = logging.getLogger("asynctool")
+
+_FORCING_CHOICES = ("required",)
+
+
+class Run:
+    """One run's state, and the loop over it."""
+
+    def __init__(self, agent: Agent[Any], input: str | Sequence[Any], deps: Any, *, stream: bool):
+        self.agent = agent
+        self.deps = deps
+        self.stream = stream
+        self.messages = _transcript(input, agent.instructions)
+        self.usage = Usage()
+        self.turns = 0
+        self.tool_errors = 0  # failed calls in a row
+        self.tool_choice = agent.tool_choice
+        self.output_retries = agent.output_retries
+
+    async def events(self) -> AsyncGenerator[AgentEvent, None]:
+        """The loop: yields every event of the run, the last one `RunCompleted`."""
+        try:
+            while True:
+                if self.turns >= self.agent.max_turns:
+                    raise MaxTurnsExceeded(
+                        f"The run reached max_turns={self.agent.max_turns} while the model "
+                        "was still calling tools"
+                    )
+                self.turns += 1
+                completion: ChatCompletion | None = None
+                async for event in self._request():
+                    if isinstance(event, ChatCompletion):
+                        completion = event
+                    else:
+                        yield event
+                assert completion is not None
+                yield self._account(completion)
+                if self.agent.after_response is not None:
+                    await self.agent.after_response(completion)
+                calls = self._tool_calls(completion)
+                if not calls:
+                    result = self._finish(completion)
+                    if result is None:
+                        continue  # the answer did not parse and went back to the model
+                    yield RunCompleted(result=result)
+                    return
+                for call in calls:
+                    yield ToolCallReady(call=call, turn=self.turns)
+                for tool_result in await self._run_tools(calls):
+                    yield tool_result
+        except AsyncToolError as error:
+            self._attach(error)
+            raise
+
+    async def _request(self) -> AsyncIterator[AgentEvent | ChatCompletion]:
+        """One request: its live events, then the completion itself."""
+        params = self.agent._request_params(self.tool_choice)
+        completions = self.agent.client.chat.completions
+        if not self.stream:
+            completion = await completions.create(
+                model=self.agent.model, messages=self.messages, **params
+            )
+            for call in _first_message_calls(completion):
+                yield ToolCallStarted(id=call.id, name=call.function.name, turn=self.turns)
+            yield completion
+            return
+        params["stream_options"] = {"include_usage": True, **params.get("stream_options", {})}
+        stream = await completions.create(
+            model=self.agent.model, messages=self.messages, stream=True, **params
+        )
+        started: set[object] = set()
+        async with stream:
+            async for chunk in stream:
+                for event in self._chunk_events(chunk, started):
+                    yield event
+            yield await stream.get_final_completion()
+
+    def _chunk_events(self, chunk: ChatCompletionChunk, started: set[object]) -> list[AgentEvent]:
+        events: list[AgentEvent] = []
+        for choice in chunk.choices:
+            if choice.index != 0:
+                continue
+            delta = choice.delta
+            if delta.content:
+                events.append(TextDelta(text=delta.content, turn=self.turns))
+            for fragment in delta.tool_calls or ():
+                key = fragment.id if fragment.id is not None else fragment.index
+                name = fragment.function.name if fragment.function is not None else None
+                if name and key not in started:
+                    started.add(key)
+                    events.append(ToolCallStarted(id=fragment.id or "", name=name, turn=self.turns))
+        return events
+
+    def _account(self, completion: ChatCompletion) -> TurnCompleted:
+        usage = completion.usage or Usage()
+        self.usage = self.usage + usage
+        logger.debug(
+            "turn %d: %d tool call(s), finish_reason=%s, %d tokens",
+            self.turns,
+            len(_first_message_calls(completion)),
+            completion.choices[0].finish_reason if completion.choices else None,
+            usage.total_tokens,
+        )
+        return TurnCompleted(turn=self.turns, completion=completion, usage=usage)
+
+    def _tool_calls(self, completion: ChatCompletion) -> list[ToolCall]:
+        """The calls to run, after appending the assistant message that made them."""
+        if not completion.choices:
+            raise AgentError("The model answered with no choices", completion=completion)
+        choice = completion.choices[0]
+        calls = _with_ids(choice.message.tool_calls or [], self.turns)
+        if not calls:
+            return []
+        if choice.finish_reason == "length" and not all(_is_json(c) for c in calls):
+            raise ToolCallsTruncatedError(
+                "The model ran out of tokens while writing tool-call arguments; raise "
+                "max_tokens or max_completion_tokens",
+                completion=completion,
+            )
+        message = choice.message
+        self.messages.append(
+            AssistantMessage(
+                content=message.content,
+                refusal=message.refusal,
+                tool_calls=calls,
+                reasoning_content=message.reasoning_content,
+            )
+        )
+        if self.agent.reset_tool_choice and _is_forcing(self.tool_choice):
+            self.tool_choice = "auto"
+        return calls
+
+    async def _run_tools(self, calls: list[ToolCall]) -> list[ToolResult]:
+        outcomes: list[ToolOutcome | None] = [None] * len(calls)
+        try:
+            await self.agent.executor.run(calls, outcomes, self._context)
+        finally:
+            # Runs on errors and cancellation too: every call gets its tool message.
+            done = [outcome or CANCELLED for outcome in outcomes]
+            self.messages.extend(
+                outcome.message(call) for call, outcome in zip(calls, done, strict=True)
+            )
+        self._count_errors(done)
+        return [
+            ToolResult(
+                call=call,
+                content=outcome.content,
+                is_error=outcome.is_error,
+                duration=outcome.duration,
+                turn=self.turns,
+                value=outcome.value,
+            )
+            for call, outcome in zip(calls, done, strict=True)
+        ]
+
+    def _context(self, call: ToolCall) -> ToolContext[Any]:
+        return ToolContext(
+            self.deps,
+            tool_call_id=call.id,
+            tool_name=call.function.name,
+            messages=self.messages,
+            turn=self.turns,
+        )
+
+    def _count_errors(self, outcomes: list[ToolOutcome]) -> None:
+        for outcome in outcomes:
+            self.tool_errors = self.tool_errors + 1 if outcome.is_error else 0
+        if self.tool_errors >= self.agent.max_tool_errors:
+            raise ToolErrorLimitExceeded(
+                f"{self.tool_errors} tool calls in a row failed (max_tool_errors="
+                f"{self.agent.max_tool_errors}); the last said: {outcomes[-1].content[:200]}"
+            )
+
+    def _finish(self, completion: ChatCompletion) -> RunResult[Any] | None:
+        """The result of a final answer, or None when it went back to the model to fix."""
+        choice = completion.choices[0]
+        message = choice.message
+        reason = choice.finish_reason
+        accepted = self.agent.accept_finish_reasons
+        if reason in ("length", "content_filter") and reason not in accepted:
+            raise FinishReasonError.of(
+                reason,
+                f"The final answer ended with finish_reason={reason!r}; pass "
+                f"accept_finish_reasons={{{reason!r}}} to accept such answers",
+                completion=completion,
+            )
+        self.messages.append(message.to_param())
+        output: Any = message.content
+        if self.agent.output is not None:
+            if message.refusal:
+                raise RefusalError(message.refusal, completion=completion)
+            try:
+                output = self.agent.output.parse(message.content)
+            except OutputValidationError as error:
+                error.completion = completion
+                if self.output_retries <= 0:
+                    raise
+                self.output_retries -= 1
+                self.messages.append(UserMessage(content=_fix_request(error)))
+                return None
+        return RunResult(
+            output=output,
+            messages=self.messages,
+            usage=self.usage,
+            turns=self.turns,
+            completion=completion,
+        )
+
+    def _attach(self, error: AsyncToolError) -> None:
+        """Give an error that ends the run the transcript and usage so far."""
+        error.messages = self.messages
+        if isinstance(error, AgentError | OutputError):
+            error.usage = self.usage
+
+
+def _transcript(input: str | Sequence[Any], instructions: str | None) -> list[Message]:
+    if isinstance(input, str):
+        messages: list[Message] = [UserMessage(content=input)]
+    else:
+        messages = [_as_message(m) for m in checked_messages(input)]
+    if instructions is not None and not (
+        messages and isinstance(messages[0], SystemMessage | DeveloperMessage)
+    ):
+        messages.insert(0, SystemMessage(content=instructions))
+    return messages
+
+
+def _as_message(message: Any) -> Message:
+    if isinstance(message, msgspec.Struct):
+        return message  # type: ignore[return-value]  # checked_messages allows only messages
+    converted: Message = msgspec.convert(message, Message)
+    return converted
+
+
+def _fix_request(error: OutputValidationError) -> str:
+    return (
+        f"Your answer could not be used: {error}. Answer again with only the JSON value the "
+        "response format asks for, fixed."
+    )
+
+
+def _first_message_calls(completion: ChatCompletion) -> list[ToolCall]:
+    if not completion.choices:
+        return []
+    return completion.choices[0].message.tool_calls or []
+
+
+def _with_ids(calls: list[ToolCall], turn: int) -> list[ToolCall]:
+    """The calls, with an id made up for any a provider sent without one."""
+    if all(call.id for call in calls):
+        return calls
+    return [
+        call if call.id else ToolCall(id=f"call_{turn}_{i}", function=call.function)
+        for i, call in enumerate(calls)
+    ]
+
+
+def _is_json(call: ToolCall) -> bool:
+    try:
+        msgspec.json.decode(call.function.arguments or "{}")
+    except msgspec.DecodeError:
+        return False
+    return True
+
+
+def _is_forcing(tool_choice: str | Mapping[str, Any] | None) -> bool:
+    return tool_choice in _FORCING_CHOICES or isinstance(tool_choice, Mapping)
