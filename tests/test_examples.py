@@ -1,0 +1,269 @@
+"""The programs in `examples/`: each `main()` against the embedded server, and each as a script."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import runpy
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
+
+import aiohttp
+import msgspec
+import pytest
+from aiohttp import web
+
+import asynctool
+from asynctool import AsyncClient, ToolMessage, UserMessage
+from asynctool.demo import _tools, build_agent, run_example
+from asynctool.testing import DemoModel, ModelServer, ScriptedModel, status, text
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+NAMES = sorted(path.stem for path in EXAMPLES.glob("*.py"))
+
+
+def load(name: str) -> ModuleType:
+    """Import `examples/<name>.py` (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _no_latency(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_tools, "SIMULATED_LATENCY", 0.0)
+
+
+@pytest.fixture
+async def demo() -> AsyncIterator[ModelServer]:
+    async with ModelServer(DemoModel()) as server:
+        yield server
+
+
+def request_with(server: ModelServer, text: str) -> list[dict[str, object]]:
+    """The messages of the first request whose last user message is `text`."""
+    for request in server.requests:
+        users = [m for m in request.messages if m.get("role") == "user"]
+        if users and users[-1]["content"] == text:
+            return request.messages
+    raise AssertionError(f"no request ends with the user message {text!r}")
+
+
+async def test_chat_bot_keeps_one_history_per_chat(demo: ModelServer) -> None:
+    bot = await load("chat_bot").main(demo.base_url)
+    assert sorted(bot.history) == [1, 2]
+    first, second = [m for m in bot.history[1] if isinstance(m, UserMessage)]
+    assert (first.name, second.content) == ("ana", "And what time is it in Tokyo?")
+    assert next(m for m in bot.history[2] if isinstance(m, UserMessage)).name == "bo"
+    later = request_with(demo, "And what time is it in Tokyo?")
+    assert any(m.get("content") == "Where is my package order_12345?" for m in later)
+    assert not any(
+        "order_12345" in str(m) for m in request_with(demo, "What's the weather in Oslo?")
+    )
+    results = [m.content for m in bot.history[1] if isinstance(m, ToolMessage)]
+    assert "order_12345 is in transit" in results[0] and "Asia/Tokyo" in results[1]
+
+
+async def test_sse_service_answers_through_its_own_client(demo: ModelServer) -> None:
+    answer = await load("sse_service").main(demo.base_url)
+    assert answer.startswith("Here is what the tools returned:")
+    assert 'get_weather(location="Boston") returned "Boston: ' in answer
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/chat"
+
+
+async def post_chat(app: web.Application, message: str) -> tuple[str, list[tuple[str, object]]]:
+    """The content type and the (event, data) pairs the service streams, read raw."""
+    runner, url = await serve(app)
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, json={"message": message}) as response:
+                body = await response.text()
+                kind = response.content_type
+    finally:
+        await runner.cleanup()
+    events = []
+    for block in body.strip().split("\n\n"):
+        event, data = block.split("\n")
+        events.append((event.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+    return kind, events
+
+
+async def test_sse_service_streams_tool_delta_and_done_events(demo: ModelServer) -> None:
+    example = load("sse_service")
+    async with AsyncClient(demo.base_url) as client:
+        app = example.make_app(build_agent(client, "m"))
+        kind, events = await post_chat(app, "When will order_42 arrive?")
+    assert kind == "text/event-stream"
+    names = [name for name, _ in events]
+    assert events[0] == ("tool", {"name": "get_delivery_date"})
+    assert names[1:-1] == ["delta"] * (len(names) - 2) and len(names) > 3
+    assert events[-1] == ("done", {})
+    assert "order_42" in "".join(str(data["text"]) for name, data in events if name == "delta")
+
+
+async def test_sse_service_reports_a_failure_in_the_stream() -> None:
+    example = load("sse_service")
+    async with ModelServer(ScriptedModel([status(400, "That model is not here.")])) as server:
+        async with AsyncClient(server.base_url) as client:
+            _, events = await post_chat(example.make_app(build_agent(client, "m")), "Hi")
+    ((name, data),) = events
+    assert name == "error" and "That model is not here." in str(data)
+
+
+async def test_parallel_tools_run_concurrently(
+    demo: ModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = load("parallel_tools")
+    monkeypatch.setattr(example, "LATENCY", 0.5)
+    result, elapsed = await example.main(demo.base_url)
+    (turn,) = [m for m in result.messages if getattr(m, "tool_calls", None)]
+    arguments = [json.loads(call.function.arguments) for call in turn.tool_calls]
+    assert arguments == [{"location": "Paris"}, {"location": "London"}, {"location": "Tokyo"}]
+    assert len(demo.requests) == 2
+    assert demo.requests[0].json["parallel_tool_calls"] is True
+    assert elapsed < 3 * 0.5  # one after the other, the calls alone would take 1.5 s
+
+
+async def test_streaming_events_come_in_order(demo: ModelServer) -> None:
+    seen = await load("streaming_events").main(demo.base_url)
+    assert seen[:4] == ["ToolCallStarted", "TurnCompleted", "ToolCallReady", "ToolResult"]
+    assert set(seen[4:-2]) == {"TextDelta"} and len(seen) > 7
+    assert seen[-2:] == ["TurnCompleted", "RunCompleted"]
+
+
+async def test_tool_choice_forces_a_call(demo: ModelServer) -> None:
+    call = await load("tool_choice").main(demo.base_url)
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"location": "Boston"}
+    choices = [request.json.get("tool_choice") for request in demo.requests]
+    forced = {"type": "function", "function": {"name": "get_weather"}}
+    # create() left alone, create() forced, then the agent: forced once, then back to auto.
+    assert choices == [None, forced, forced, "auto"]
+    assert demo.requests[0].json.get("tools") and not demo.requests[0].messages[-1].get(
+        "tool_calls"
+    )
+
+
+async def test_json_mode_decodes_the_answer() -> None:
+    example = load("json_mode")
+    answer = '{"city": "Lisbon", "summary": "Sunny spells", "high_c": 21.5}'
+    async with ModelServer(ScriptedModel([text(answer)])) as server:
+        forecast = await example.main(server.base_url)
+    assert forecast == example.Forecast(city="Lisbon", summary="Sunny spells", high_c=21.5)
+    body = server.requests[0].json
+    assert body["response_format"] == {"type": "json_object"}
+    assert "JSON" in body["messages"][0]["content"]
+
+
+@pytest.mark.parametrize("answer", ['{"city": "Lisbon"}', "Sunny, 21 degrees."])
+async def test_json_mode_reports_an_answer_that_does_not_fit(
+    answer: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with ModelServer(ScriptedModel([text(answer)])) as server:
+        assert await load("json_mode").main(server.base_url) is None
+    assert "The answer is not the JSON asked for" in capsys.readouterr().out
+
+
+async def test_json_mode_against_the_demo_model_is_tolerated(demo: ModelServer) -> None:
+    assert await load("json_mode").main(demo.base_url) is None
+
+
+async def test_resume_transcript_sends_the_saved_conversation(
+    demo: ModelServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "transcript.json"
+    result = await load("resume_transcript").main(demo.base_url, path)
+    saved = msgspec.json.decode(path.read_bytes(), type=list[asynctool.Message])
+    assert [type(m).__name__ for m in saved] == [
+        "SystemMessage", "UserMessage", "AssistantMessage", "ToolMessage", "AssistantMessage",
+    ]  # fmt: skip
+    resumed = demo.requests[2].messages
+    assert resumed[: len(saved)] == msgspec.to_builtins(saved)
+    assert resumed[len(saved)] == {"role": "user", "content": "And what's the weather in Boston?"}
+    assert result.messages[: len(saved)] == saved
+    assert 'get_weather(location="Boston")' in result.output
+
+
+def test_run_example_uses_the_environment_or_an_embedded_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[str | None] = []
+
+    async def main(base_url: str | None) -> None:
+        seen.append(base_url)
+        if base_url is not None:
+            async with AsyncClient(base_url) as client:
+                messages = [{"role": "user", "content": "Hi"}]
+                completion = await client.chat.completions.create(model="m", messages=messages)
+            seen.append(completion.choices[0].message.content)
+
+    run_example(main, ScriptedModel([text("scripted")]))
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://provider.invalid/v1")
+    run_example(main)
+    assert seen[0] is not None and seen[0].startswith("http://127.0.0.1:")
+    assert seen[1:] == ["scripted", None]
+
+
+def test_every_example_is_short_documented_and_tested() -> None:
+    assert NAMES == [
+        "chat_bot", "json_mode", "parallel_tools", "resume_transcript", "sse_service",
+        "streaming_events", "tool_choice",
+    ]  # fmt: skip
+    for name in NAMES:
+        source = (EXAMPLES / f"{name}.py").read_text()
+        tree = ast.parse(source)
+        assert ast.get_docstring(tree), f"{name}: no module docstring"
+        assert len(source.splitlines()) <= 75, f"{name}: longer than an example should be"
+        mains = [n for n in tree.body if isinstance(n, ast.AsyncFunctionDef) and n.name == "main"]
+        assert mains and mains[0].args.args[0].arg == "base_url", name
+
+
+EXPECTED_OUTPUT = {
+    "chat_bot": "[chat 2] bo: What's the weather in Oslo?",
+    "json_mode": "The answer is not the JSON asked for",
+    "parallel_tools": "3 calls of 1.0 s each",
+    "resume_transcript": "Resumed with 5 messages",
+    "sse_service": 'get_weather(location="Boston") returned',
+    "streaming_events": "[run complete: 2 turns]",
+    "tool_choice": "forced: get_weather",
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_example_runs_as_a_script(
+    name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where resume_transcript saves
+    runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name="__main__")
+    assert EXPECTED_OUTPUT[name] in capsys.readouterr().out
+
+
+def test_an_example_runs_in_a_fresh_interpreter_offline() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    process = subprocess.run(
+        [sys.executable, str(EXAMPLES / "tool_choice.py")],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        timeout=60,
+    )
+    assert process.returncode == 0, process.stderr
+    assert "forced: get_weather" in process.stdout
