@@ -178,12 +178,14 @@ class ChatStream:
         return False
 
     def _end_of_body(self) -> None:
-        self._decoder.close()
+        cut_mid_event = self._decoder.close()
         if self._accumulator.finished:
             self._finish()
             return
         pending = self._accumulator.unfinished_choices()
         detail = f"choices {pending} had no finish reason" if pending else "no choice arrived"
+        if cut_mid_event:
+            detail += ", and the body ended in the middle of an event"
         self._fail(IncompleteStreamError(f"The stream ended before [DONE]: {detail}"))
 
     def _finish(self) -> None:

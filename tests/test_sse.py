@@ -272,7 +272,7 @@ TOO_LARGE = {
     "partial line growing": [b"data: ", b"0123", b"4567", b"89"],
     "line completed after growing": [b"data: 0123", b"456789\n"],
     "CR-ended line": [b"data: 0123456789\r"],
-    "data of a multi-line event": [b"data:0123\ndata:4567\ndata:89\n\n"],
+    "data of a multi-line event": [b"data:01234\ndata:67890\n\n"],
     "data of a multi-line event over chunks": [b"data:0123\n", b"data:4567\n", b"data:89\n"],
 }
 
@@ -298,7 +298,7 @@ def test_size_bound_raises_before_buffering_the_excess() -> None:
 
 @pytest.mark.parametrize(
     "stream",
-    [b"data: 0123\n\n", b"data:0123\ndata:4\n\n", b"data: 0123\r\n\r\n"],
+    [b"data: 0123\n\n", b"data:01234\ndata:6789\n\n", b"data: 0123\r\n\r\n"],
     ids=["line at the bound", "data at the bound", "CRLF not counted"],
 )
 def test_size_bound_is_inclusive(stream: bytes) -> None:

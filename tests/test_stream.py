@@ -114,6 +114,17 @@ async def test_end_without_done_and_unfinished_is_an_incomplete_stream(
     assert info.value.partial_completion.choices[0].message.content == "partial"
 
 
+async def test_body_cut_in_the_middle_of_an_event_says_so(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    body = sse(chunk("kept"), done=False) + b'data: {"id": "chatcmpl-1", "choi'
+    server.script(stream(body))
+    with pytest.raises(IncompleteStreamError, match="middle of an event") as info:
+        await (await open_stream(client)).get_final_completion()
+    assert info.value.partial_completion is not None
+    assert info.value.partial_completion.choices[0].message.content == "kept"
+
+
 async def test_empty_stream_is_incomplete(server: LocalServer, client: AsyncClient) -> None:
     server.script(stream(b""))
     with pytest.raises(IncompleteStreamError, match="no choice arrived"):
