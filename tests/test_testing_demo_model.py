@@ -10,6 +10,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from asynctool.testing import NOTICE, DemoModel, ModelServer, RecordedRequest, Reply
+from asynctool.testing._arguments import Filled, fill_arguments
 from asynctool.testing._extract import find_candidates, stems
 
 WEATHER = {
@@ -193,6 +194,20 @@ def test_parallel_tool_calls_false_keeps_the_best_call() -> None:
     ]
 
 
+def test_answers_are_remembered_by_body() -> None:
+    model = DemoModel()
+    bodies = [json.dumps({"model": "demo", "messages": [{"role": "user", "content": f"hi {i}"}]})
+              for i in range(300)]  # fmt: skip
+    requests = [RecordedRequest("POST", "/", CIMultiDictProxy(CIMultiDict()), json.loads(b),
+                                b.encode(), "r") for b in bodies]  # fmt: skip
+    first = model.respond(requests[0])
+    assert model.respond(requests[0]) is first
+    for r in requests:
+        model.respond(r)
+    again = model.respond(requests[0])
+    assert again == first and again is not first  # evicted, then planned again
+
+
 def test_max_calls_bounds_a_turn() -> None:
     reply = DemoModel(max_calls=2).respond(request("Weather in Oslo, Rome, Lima and Quito?"))
     assert len(reply.tool_calls) == 2
@@ -277,7 +292,12 @@ async def test_through_the_server_stream_and_n() -> None:
 
 
 def test_stems_and_candidates() -> None:
-    assert stems("getDeliveryDate for the orders shipping") == ["deliver", "dat", "order", "deliver"]
+    assert stems("getDeliveryDate for the orders shipping") == (
+        "deliver",
+        "dat",
+        "order",
+        "deliver",
+    )
     found = find_candidates(
         "Email ann@example.com about https://x.io/a?b=1 by 2024-06-01 or next Friday; "
         "ticket #4411, 'quoted words' and “curly”, -3 degrees, 2.5 km in New York, NY.",
@@ -291,3 +311,43 @@ def test_stems_and_candidates() -> None:
     assert found.numbers == ["-3", "2.5"]
     assert found.places == ["New York, NY"]
     assert find_candidates("Email Boston").places == ["Email Boston"]
+
+
+def test_fill_arguments_by_schema_shape() -> None:
+    parameters = {
+        "type": "object",
+        "properties": {
+            "note": {"type": ["null", "string"], "description": "Where it happens"},
+            "cities": {"type": "array", "items": {"type": "string"}, "description": "city list"},
+            "labels": {"type": "array", "items": {"type": "integer"}},
+            "mode": {"type": "string", "enum": ["fast", "slow"]},
+            "extra": {"type": "object"},
+            "tags": {"type": "array"},
+            "flag": {"type": "boolean"},
+            "odd": "not a schema",
+        },
+        "required": ["mode", "extra", "tags", "flag", "odd", "absent"],
+    }
+    found = find_candidates('Trips to Oslo and Lima, "a label"', known=frozenset({"trips"}))
+    filled = fill_arguments(parameters, found, placeholders=True)
+    assert filled.arguments == {
+        "note": "Oslo",
+        "cities": ["Oslo", "Lima"],
+        "labels": ["a label"],
+        "mode": "fast",
+        "extra": {},
+        "tags": ["a label"],
+        "flag": False,
+        "odd": "a label",
+    }
+    assert filled.missing == ["mode", "extra", "flag"]
+    assert fill_arguments(None, found, placeholders=True) == Filled()
+    assert fill_arguments({"properties": []}, found, placeholders=False) == Filled()
+
+
+def test_ids_fall_back_to_long_numbers_and_then_quotes() -> None:
+    schema = {"properties": {"ticket_id": {"type": "string"}}, "required": ["ticket_id"]}
+    by_number = fill_arguments(schema, find_candidates("ticket 12 or 4567"), placeholders=False)
+    assert by_number.arguments == {"ticket_id": "4567"}
+    quoted = fill_arguments(schema, find_candidates("ticket 'abc'"), placeholders=False)
+    assert quoted.arguments == {"ticket_id": "abc"}

@@ -44,9 +44,7 @@ async def server() -> AsyncIterator[ModelServer]:
 
 @pytest.fixture
 async def client(server: ModelServer) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(
-        base_url=server.base_url, api_key="sk-test", max_retries=0
-    ) as c:
+    async with openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as c:
         yield c
 
 
@@ -60,7 +58,7 @@ async def test_non_stream_text(server: ModelServer, client: openai.AsyncOpenAI) 
     completion = await client.chat.completions.create(model="gpt-4o", messages=USER)
     assert completion.choices[0].message.content == "Sunny in Boston."
     assert completion.choices[0].finish_reason == "stop"
-    assert completion.usage is not None and completion.usage.completion_tokens == 4
+    assert completion.usage is not None and completion.usage.completion_tokens == 3
     assert server.requests[0].headers["Authorization"] == "Bearer sk-test"
 
 
@@ -81,7 +79,9 @@ async def test_non_stream_tool_calls(server: ModelServer, client: openai.AsyncOp
     script(server).add(
         tool_calls(call("get_weather", {"location": "Boston"}), call("get_weather", "{}"))
     )
-    completion = await client.chat.completions.create(model="gpt-4o", messages=USER, tools=[WEATHER])
+    completion = await client.chat.completions.create(
+        model="gpt-4o", messages=USER, tools=[WEATHER]
+    )
     calls = completion.choices[0].message.tool_calls or []
     assert [c.function.name for c in calls] == ["get_weather", "get_weather"]  # type: ignore[union-attr]
     assert json.loads(calls[0].function.arguments) == {"location": "Boston"}  # type: ignore[union-attr]
@@ -169,7 +169,9 @@ async def test_demo_model_agent_loop_with_the_sdk() -> None:
         openai.AsyncOpenAI(base_url=server.base_url, api_key="unused") as client,
     ):
         messages: list[Any] = list(USER)
-        first = await client.chat.completions.create(model="demo", messages=messages, tools=[WEATHER])
+        first = await client.chat.completions.create(
+            model="demo", messages=messages, tools=[WEATHER]
+        )
         message = first.choices[0].message
         messages.append(message.model_dump(exclude_none=True))
         for tool_call in message.tool_calls or []:

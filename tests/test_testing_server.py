@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from asynctool.testing import (
     text,
     tool_calls,
 )
+from asynctool.testing import __main__ as cli
 
 USER = [{"role": "user", "content": "Hi"}]
 
@@ -58,7 +60,9 @@ async def chat(
         return resp.status, resp.headers.copy(), await resp.read()
 
 
-async def test_non_stream_text_has_the_chat_completion_shape(session: aiohttp.ClientSession) -> None:
+async def test_non_stream_text_has_the_chat_completion_shape(
+    session: aiohttp.ClientSession,
+) -> None:
     async with ModelServer(ScriptedModel([text("Hello there")])) as server:
         status, headers, body = await chat(session, server)
     assert status == 200
@@ -138,9 +142,7 @@ async def test_stream_tool_call_fragments(session: aiohttp.ClientSession) -> Non
     async with ModelServer(ScriptedModel([turn])) as server:
         _, _, body = await chat(session, server, stream=True)
     events = chunks(body)
-    fragments = [
-        tc for e in events for tc in e["choices"][0]["delta"].get("tool_calls") or ()
-    ]
+    fragments = [tc for e in events for tc in e["choices"][0]["delta"].get("tool_calls") or ()]
     openings = [f for f in fragments if "id" in f]
     assert openings == [
         {"index": 0, "id": "call_1_0_0", "type": "function",
@@ -150,8 +152,12 @@ async def test_stream_tool_call_fragments(session: aiohttp.ClientSession) -> Non
     ]  # fmt: skip
     assert events[0]["choices"][0]["delta"]["role"] == "assistant"
     rest = [f for f in fragments if "id" not in f]
-    assert all(set(f) == {"index", "function"} and set(f["function"]) == {"arguments"} for f in rest)
-    by_index = ["".join(f["function"]["arguments"] for f in rest if f["index"] == i) for i in (0, 1)]
+    assert all(
+        set(f) == {"index", "function"} and set(f["function"]) == {"arguments"} for f in rest
+    )
+    by_index = [
+        "".join(f["function"]["arguments"] for f in rest if f["index"] == i) for i in (0, 1)
+    ]
     assert json.loads(by_index[0]) == {"location": "Boston"}
     assert by_index[1] == '{"tz": "EST"}'
     assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
@@ -165,7 +171,11 @@ async def test_non_stream_tool_calls_and_finish_override(session: aiohttp.Client
     assert choice["finish_reason"] == "stop"
     assert choice["message"]["content"] == "Looking"
     assert choice["message"]["tool_calls"] == [
-        {"id": "call_1_0_0", "type": "function", "function": {"name": "lookup", "arguments": '{"q":1}'}}
+        {
+            "id": "call_1_0_0",
+            "type": "function",
+            "function": {"name": "lookup", "arguments": '{"q":1}'},
+        }
     ]
 
 
@@ -244,10 +254,20 @@ async def test_requests_are_recorded_with_request_ids(session: aiohttp.ClientSes
             assert denied.status == 401
     first, second = server.requests
     assert isinstance(first, RecordedRequest)
-    assert (first.method, first.path, first.request_id) == ("POST", "/v1/chat/completions", request_id)
+    assert (first.method, first.path, first.request_id) == (
+        "POST",
+        "/v1/chat/completions",
+        request_id,
+    )
     assert first.headers["x-trace"] == "t1"
     assert first.body == {"model": "m", "messages": USER}
-    assert (first.model, first.messages, first.stream, first.n, first.tools) == ("m", USER, False, 1, [])
+    assert (first.model, first.messages, first.stream, first.n, first.tools) == (
+        "m",
+        USER,
+        False,
+        1,
+        [],
+    )
     assert json.loads(first.raw_body) == first.body
     assert (second.method, second.path, second.body, second.json) == ("GET", "/v1/models", None, {})
 
@@ -284,7 +304,8 @@ async def test_missing_or_wrong_key_is_a_401(
     model = ScriptedModel([text("never sent")])
     async with ModelServer(model, api_key="sk-secret") as server:
         async with session.post(
-            f"{server.base_url}/chat/completions", json={"model": "m", "messages": USER},
+            f"{server.base_url}/chat/completions",
+            json={"model": "m", "messages": USER},
             headers=headers,
         ) as resp:
             body = await resp.json()
@@ -374,6 +395,15 @@ async def test_model_exception_is_a_500(session: aiohttp.ClientSession) -> None:
     assert isinstance(server.errors[0], KeyError)
 
 
+async def test_a_step_that_returns_no_turn_is_a_500(session: aiohttp.ClientSession) -> None:
+    async with ModelServer(ScriptedModel([lambda request: "just text"])) as server:  # type: ignore[list-item]
+        status, _, body = await chat(session, server)
+    assert status == 500
+    assert "must return a Reply" in json.loads(body)["error"]["message"]
+    with pytest.raises(ValueError, match="at least one reply"):
+        choices()
+
+
 async def test_lifecycle_repr_and_urls() -> None:
     server = ModelServer(ScriptedModel(), port=0)
     assert "not started" in repr(server)
@@ -427,7 +457,9 @@ def test_command_line_serves_the_demo_model() -> None:
         base_url = line.split(" at ")[1].strip()
         request = urllib.request.Request(
             f"{base_url}/chat/completions",
-            data=json.dumps({"model": "demo", "messages": [{"role": "user", "content": "hi"}]}).encode(),
+            data=json.dumps(
+                {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
+            ).encode(),
             headers={"Content-Type": "application/json", "x-api-key": "k"},
         )
         with urllib.request.urlopen(request, timeout=10) as resp:
@@ -438,6 +470,55 @@ def test_command_line_serves_the_demo_model() -> None:
         assert proc.wait(10) == 0
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_main_parses_options_and_announces_the_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started: list[ModelServer] = []
+
+    def fake_run(self: ModelServer, *, on_ready: Any = None) -> None:
+        started.append(self)
+        on_ready(self)
+
+    monkeypatch.setattr(ModelServer, "run", fake_run)
+    assert cli.main(["--port", "8123", "--api-key", "k2", "--host", "127.0.0.1"]) == 0
+    [server] = started
+    assert (server.port, server.api_key, type(server.model).__name__) == (8123, "k2", "DemoModel")
+    assert server.record is False  # a long-running server keeps no history
+    assert capsys.readouterr().out == "asynctool.testing: DemoModel at http://127.0.0.1:8123/v1\n"
+
+
+async def test_large_bodies_are_accepted(session: aiohttp.ClientSession) -> None:
+    big = {"model": "m", "messages": [{"role": "user", "content": "x" * 3_000_000}]}
+    async with ModelServer(ScriptedModel([text("ok")])) as server:
+        async with session.post(
+            f"{server.base_url}/chat/completions",
+            data=io.BytesIO(json.dumps(big).encode()),
+            headers={"Content-Type": "application/json"},
+        ) as resp:
+            assert resp.status == 200
+    assert server.requests[0].body == big
+
+
+async def test_recording_can_be_turned_off(session: aiohttp.ClientSession) -> None:
+    async with ModelServer(ScriptedModel([text("ok")]), record=False) as server:
+        status, _, _ = await chat(session, server)
+    assert status == 200
+    assert server.requests == []
+
+
+async def test_chunk_size_applies_to_arguments(session: aiohttp.ClientSession) -> None:
+    turn = tool_calls(call("f", '{"city": "Boston"}'), chunk_size=5)
+    async with ModelServer(ScriptedModel([turn])) as server:
+        _, _, body = await chat(session, server, stream=True)
+    fragments = [
+        tc["function"]["arguments"]
+        for e in chunks(body)
+        for tc in e["choices"][0]["delta"].get("tool_calls") or ()
+        if "id" not in tc
+    ]
+    assert fragments == ['{"cit', 'y": "', "Bosto", 'n"}']
 
 
 def test_call_builds_json_text() -> None:

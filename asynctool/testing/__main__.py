@@ -24,7 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="port to bind; 0 picks one")
     parser.add_argument("--api-key", default=None, help="require this key on every request")
     args = parser.parse_args(argv)
-    server = ModelServer(DemoModel(), api_key=args.api_key, host=args.host, port=args.port)
+    server = ModelServer(
+        DemoModel(), api_key=args.api_key, host=args.host, port=args.port, record=False
+    )
 
     def announce(ready: ModelServer) -> None:
         print(f"asynctool.testing: DemoModel at {ready.base_url}", flush=True)
@@ -33,5 +35,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # pragma: no cover - exercised through a subprocess
     sys.exit(main())

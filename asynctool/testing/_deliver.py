@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -55,13 +54,12 @@ async def deliver(
     events: list[bytes],
     *,
     stream: bool,
-    headers: Mapping[str, str],
     fault: Fault | None,
     closing: asyncio.Event,
 ) -> web.StreamResponse:
     """Send a 200 response whose body is `events`, broken as `fault` says."""
     content_type = SSE_CONTENT_TYPE if stream else _JSON_CONTENT_TYPE
-    all_headers = {**headers, "Content-Type": content_type}
+    all_headers = {"Content-Type": content_type}
     if fault is None and not stream:
         return web.Response(body=events[0], headers=all_headers)
     if fault is not None:

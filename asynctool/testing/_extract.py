@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 __all__ = ["Candidates", "find_candidates", "stems", "words"]
 
@@ -56,9 +57,10 @@ _NOT_PLACES = frozenset(
 )
 
 
-def words(text: str) -> list[str]:
+@lru_cache(maxsize=4096)  # tool names and descriptions come back with every request
+def words(text: str) -> tuple[str, ...]:
     """Lower-case words of `text`; `get_delivery_date` and `getDeliveryDate` give three."""
-    return [w.lower() for w in _WORD.findall(_CAMEL.sub(" ", text))]
+    return tuple(w.lower() for w in _WORD.findall(_CAMEL.sub(" ", text)))
 
 
 def _strip(word: str) -> str:
@@ -75,15 +77,17 @@ def _strip(word: str) -> str:
 _SYNONYMS = {_strip(k): _strip(v) for k, v in _SYNONYM_WORDS.items()}
 
 
+@lru_cache(maxsize=16384)
 def stem(word: str) -> str:
     """The stem of a lower-case word, with a few synonyms mapped to one stem."""
     word = _strip(word)
     return _SYNONYMS.get(word, word)
 
 
-def stems(text: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def stems(text: str) -> tuple[str, ...]:
     """The stems of the meaningful words of `text`, in order (stop words and numbers out)."""
-    return [stem(w) for w in words(text) if w not in STOP and not w.isdigit()]
+    return tuple(stem(w) for w in words(text) if w not in STOP and not w.isdigit())
 
 
 @dataclass(slots=True)

@@ -154,7 +154,10 @@ def truncated(at: int = -20, reply: Reply | Choices = DEFAULT_REPLY) -> Fault:
 def stall(
     after: int = 1, seconds: float | None = None, reply: Reply | Choices = DEFAULT_REPLY
 ) -> Fault:
-    """Stop writing after `after` events, for `seconds` (then go on) or until the client leaves."""
+    """Stop writing after `after` events, for `seconds` (then go on) or until the client leaves.
+
+    A non-stream body is a single event: use `after=0` to stall before its first byte.
+    """
     return Fault(reply=reply, stall_after=after, stall_for=seconds)
 
 

@@ -22,7 +22,6 @@ from typing import Any, Self
 
 import msgspec
 from aiohttp import web
-from multidict import CIMultiDictProxy
 
 from ._deliver import deliver, pause
 from ._faults import error_body
@@ -34,6 +33,11 @@ __all__ = ["ModelServer"]
 
 _RECORD = web.RequestKey("asynctool_record", RecordedRequest)
 _SEQ = web.RequestKey("asynctool_seq", int)
+_MAX_BODY_BYTES = 64 * 1024 * 1024
+_TURN_TYPES = (Reply, Choices, RawResponse, Fault)
+# Load tests open hundreds of connections at once; with aiohttp's default of 128 the accept
+# queue overflows and the kernel's SYN retries (1 s, 3 s...) show up as connect timeouts.
+_BACKLOG = 1024
 _NO_KEY = (
     "You didn't provide an API key. Provide it in an Authorization header using Bearer auth "
     "(Authorization: Bearer YOUR_KEY), or in an x-api-key or x-goog-api-key header."
@@ -66,6 +70,7 @@ class ModelServer:
         host: the address to bind; loopback by default.
         port: the port; 0 picks a free one.
         model_ids: the models `GET /v1/models` lists.
+        record: keep every request in `requests`; turn it off for long benchmark runs.
 
     Attributes:
         requests: every request received, in order, as `RecordedRequest`s.
@@ -80,6 +85,7 @@ class ModelServer:
         host: str = "127.0.0.1",
         port: int = 0,
         model_ids: Sequence[str] = ("asynctool-demo",),
+        record: bool = True,
     ) -> None:
         if model is None:
             from ._demo_model import DemoModel
@@ -89,6 +95,7 @@ class ModelServer:
         self.api_key = api_key
         self.host = host
         self.model_ids = tuple(model_ids)
+        self.record = record
         self.requests: list[RecordedRequest] = []
         self.errors: list[Exception] = []
         self._port = port
@@ -129,7 +136,7 @@ class ModelServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self._port))
-            await web.SockSite(runner, sock).start()
+            await web.SockSite(runner, sock, backlog=_BACKLOG).start()
         except BaseException:
             sock.close()
             await runner.cleanup()
@@ -197,7 +204,10 @@ class ModelServer:
     # ----------------------------------------------------------------------- the application
 
     def _app(self) -> web.Application:
-        app = web.Application(middlewares=[self._record_and_authorize])
+        # Agent transcripts grow large; aiohttp's default 1 MiB body limit would cut them off.
+        app = web.Application(
+            middlewares=[self._record_and_authorize], client_max_size=_MAX_BODY_BYTES
+        )
         app.on_response_prepare.append(_add_request_id)
         app.router.add_post("/v1/chat/completions", self._chat_completions)
         app.router.add_get("/v1/models", self._list_models)
@@ -219,12 +229,13 @@ class ModelServer:
         record = RecordedRequest(
             method=request.method,
             path=request.path,
-            headers=CIMultiDictProxy(request.headers.copy()),
+            headers=request.headers,  # immutable already
             body=body,
             raw_body=raw,
             request_id=_request_id(seq),
         )
-        self.requests.append(record)
+        if self.record:
+            self.requests.append(record)
         request[_RECORD] = record
         denied = self._check_key(request)
         return denied if denied is not None else await handler(request)
@@ -287,7 +298,9 @@ class ModelServer:
     async def _ask_model(self, record: RecordedRequest) -> Turn:
         turn = self.model.respond(record)
         if inspect.isawaitable(turn):
-            return await turn
+            turn = await turn
+        if not isinstance(turn, _TURN_TYPES):
+            raise TypeError(f"a model must return a Reply, Choices, RawResponse or Fault: {turn!r}")
         return turn
 
     async def _answer(
@@ -303,9 +316,7 @@ class ModelServer:
         replies = _replies(turn.reply if isinstance(turn, Fault) else turn, record.n)
         await pause(closing, max(r.delay for r in replies))
         events = render(replies, self._context(request, record))
-        return await deliver(
-            request, events, stream=record.stream, headers={}, fault=fault, closing=closing
-        )
+        return await deliver(request, events, stream=record.stream, fault=fault, closing=closing)
 
     def _context(self, request: web.Request, record: RecordedRequest) -> WireContext:
         body = record.json

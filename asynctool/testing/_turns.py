@@ -44,7 +44,8 @@ class Call:
         name: the function's name.
         arguments: the arguments as JSON text, sent exactly as given (it may be invalid on
             purpose, to test how a client copes).
-        id: the call id; the server makes one up (`call_<request>_<index>`) when it is `None`.
+        id: the call id; when `None` the server makes one up, unique per request, choice
+            and call (`call_<request>_<choice>_<index>`).
     """
 
     name: str
@@ -214,5 +215,11 @@ def refusal(message: str, *, delay: float = 0.0) -> Reply:
 
 
 def choices(*replies: Reply) -> Choices:
-    """One reply per choice index, for `n > 1` requests whose choices must differ."""
+    """One reply per choice index, for `n > 1` requests whose choices must differ.
+
+    Raises:
+        ValueError: no reply was given.
+    """
+    if not replies:
+        raise ValueError("choices() needs at least one reply")
     return Choices(replies=replies)
