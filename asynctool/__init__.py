@@ -4,6 +4,7 @@ from ._agent import Agent as Agent
 from ._agent import AgentOptions as AgentOptions
 from ._agent import AgentStream as AgentStream
 from ._client import AsyncClient as AsyncClient
+from ._docstrings import DocstringWarning as DocstringWarning
 from ._events import AgentEvent as AgentEvent
 from ._events import RunCompleted as RunCompleted
 from ._events import RunResult as RunResult
@@ -34,6 +35,7 @@ from ._exceptions import OutputValidationError as OutputValidationError
 from ._exceptions import PermissionDeniedError as PermissionDeniedError
 from ._exceptions import RateLimitError as RateLimitError
 from ._exceptions import RefusalError as RefusalError
+from ._exceptions import SchemaError as SchemaError
 from ._exceptions import StreamDecodeError as StreamDecodeError
 from ._exceptions import ToolArgumentsError as ToolArgumentsError
 from ._exceptions import ToolCallsTruncatedError as ToolCallsTruncatedError
@@ -133,6 +135,7 @@ __all__ = [
     "ContentPart",
     "Deny",
     "DeveloperMessage",
+    "DocstringWarning",
     "FileContentPart",
     "FinishReasonError",
     "FunctionCall",
@@ -165,6 +168,7 @@ __all__ = [
     "Rewrite",
     "RunCompleted",
     "RunResult",
+    "SchemaError",
     "StreamDecodeError",
     "SystemMessage",
     "TextContentPart",

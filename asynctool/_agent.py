@@ -25,6 +25,7 @@ from ._events import (
 )
 from ._exceptions import (
     InvalidRequestError,
+    SchemaError,
 )
 from ._execute import (
     BeforeToolCall,
@@ -35,7 +36,6 @@ from ._execute import (
 from ._output import OutputSpec
 from ._request import ParseParams, build_body
 from ._run import Run
-from ._strict import SchemaError
 from ._tools import Tool, ToolRegistry
 from ._types import (
     ChatCompletion,

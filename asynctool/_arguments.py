@@ -56,7 +56,7 @@ def _explain(
 ) -> tuple[str, _Path]:
     if missing := _MISSING.fullmatch(problem):
         path = [*path, missing["name"]]
-        expected = _expected(_schema_at(schema, path))
+        expected = _expected_at(schema, path)
         return f"missing required argument `{_display(path)}`{_parenthesised(expected)}", path
     if unknown := _UNKNOWN.fullmatch(problem):
         return _unknown(unknown["name"], path, schema), [*path, unknown["name"]]
@@ -64,9 +64,7 @@ def _explain(
     got = "" if received is _NOTHING else f", got {_preview(received)}"
     if not path:
         return f"the arguments must be one JSON object, keyed by argument name{got}", path
-    if problem.startswith("Invalid enum value") and (
-        expected := _expected(_schema_at(schema, path))
-    ):
+    if problem.startswith("Invalid enum value") and (expected := _expected_at(schema, path)):
         return f"argument `{_display(path)}`: expected {expected}{got}", path
     if got:
         problem = _GOT.sub("", problem)
@@ -141,12 +139,13 @@ def _truncate(text: str) -> str:
 
 def _schema_at(schema: dict[str, Any], path: _Path) -> dict[str, Any] | None:
     defs = schema.get("$defs", {})
-    node: dict[str, Any] | None = schema
+    node = schema
     for part in path:
-        if node is None:
+        child = _child(_resolve(node, defs), part, defs)
+        if child is None:
             return None
-        node = _child(_resolve(node, defs), part, defs)
-    return None if node is None else _resolve(node, defs)
+        node = child
+    return _resolve(node, defs)
 
 
 def _child(node: dict[str, Any], part: str | int | None, defs: dict[str, Any]) -> Any:
@@ -169,15 +168,17 @@ def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def _expected(node: dict[str, Any] | None) -> str:
-    """ "one of "a", "b"", "a string", ... or "" when the schema says nothing simple."""
+def _expected_at(schema: dict[str, Any], path: _Path) -> str:
+    """What the schema asks for at `path`, in words: `one of "a", "b"`, `a string`, or ""."""
+    defs = schema.get("$defs", {})
+    node = _schema_at(schema, path)
     if node is None:
         return ""
-    branches = [node, *node.get("anyOf", ())]
+    branches = [node, *(_resolve(branch, defs) for branch in node.get("anyOf", ()))]
     values = [value for branch in branches for value in branch.get("enum", ())]
     if values:
         return "one of " + ", ".join(_preview(value) for value in values)
-    kinds = [_KINDS.get(branch.get("type", ""), "") for branch in branches]
+    kinds = [_KINDS.get(str(branch.get("type")), "") for branch in branches]
     return " or ".join(kind for kind in kinds if kind)
 
 

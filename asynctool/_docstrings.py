@@ -24,6 +24,7 @@ _GOOGLE = re.compile(rf"^\s*(?:{_SECTIONS}):\s*$", re.MULTILINE)
 _NUMPY = re.compile(r"^\s*(?:Other )?Parameters\s*\n\s*-{3,}\s*$", re.MULTILINE)
 _REST = re.compile(r"^\s*:(?:param|parameter|arg|argument|key|keyword)\b", re.MULTILINE)
 _EPYDOC = re.compile(r"^\s*@param\b", re.MULTILINE)
+_SECTION_START = re.compile(rf"\s*(?:(?:{_SECTIONS}):?\s*$|:\w|@param\b)")
 _STYLES = (
     (_NUMPY, DocstringStyle.NUMPYDOC),
     (_REST, DocstringStyle.REST),
@@ -33,10 +34,11 @@ _STYLES = (
 
 
 class DocstringWarning(UserWarning):
-    """Part of a tool's docstring could not be used; warned once, when the tool is defined.
+    """Part of a tool's docstring could not be used.
 
-    Raised for a parameter section that could not be parsed, a documented parameter whose
-    description is empty, and a documented parameter that is not in the signature.
+    Issued when the tool is defined, pointing at the function, for a parameter section that
+    could not be parsed, a parameter documented without a description, and a documented
+    parameter that is not in the signature.
     """
 
 
@@ -111,7 +113,7 @@ def _summary(parsed: docstring_parser.Docstring) -> str:
 def _first_paragraph(text: str) -> str:
     lines: list[str] = []
     for line in text.splitlines():
-        if not line.strip() or _GOOGLE.match(line):
+        if not line.strip() or _SECTION_START.match(line):
             break
         lines.append(line)
     return _one_line(" ".join(lines))

@@ -8,6 +8,7 @@ AsyncToolError
 │   ├── ToolArgumentsError       a model's arguments that do not fit the tool's signature
 │   ├── UnknownToolError         a model called a tool that is not registered
 │   └── ToolTimeoutError         a tool did not finish within its timeout
+├── SchemaError                  a type with no JSON Schema, or none in strict mode (a TypeError)
 ├── AgentError                   a run that cannot go on; carries the transcript so far
 │   ├── MaxTurnsExceeded
 │   ├── ToolCallsTruncatedError  `length` while tool-call arguments were unfinished
@@ -71,6 +72,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RefusalError",
+    "SchemaError",
     "StreamDecodeError",
     "ToolArgumentsError",
     "ToolCallsTruncatedError",
@@ -103,6 +105,19 @@ class InvalidRequestError(AsyncToolError, ValueError):
         self.field = field
         self.reason = reason
         super().__init__(f"{field}: {reason}")
+
+
+class SchemaError(AsyncToolError, TypeError):
+    """A type has no JSON Schema, or none within strict mode's subset.
+
+    Raised by `schema_for_type` and `to_strict_schema`. `path` locates the failing part
+    (`point.tags[]`: the items of the `tags` property of `point`), `reason` says why.
+    """
+
+    def __init__(self, reason: str, *, path: str = "") -> None:
+        self.reason = reason
+        self.path = path
+        super().__init__(f"at `{path}`: {reason}" if path else reason)
 
 
 class ToolError(AsyncToolError):

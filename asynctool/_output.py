@@ -23,11 +23,12 @@ from ._exceptions import (
     InvalidRequestError,
     OutputValidationError,
     RefusalError,
+    SchemaError,
     ToolArgumentsError,
 )
 from ._request import SupportsToolDefinition
 from ._schema import schema_for_type
-from ._strict import SchemaError, to_strict_schema
+from ._strict import to_strict_schema
 from ._types import (
     ChatCompletion,
     ChatCompletionTool,

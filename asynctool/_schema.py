@@ -112,7 +112,7 @@ def function_schema(
     }
     params = [p for p in params if p.name not in context]
     fields = [_field(p, hints.get(p.name, Any), doc.params.get(p.name), strict) for p in params]
-    struct, decoder, schema = _build(label, fields, strict)
+    struct, decoder, schema = _build(label, fields)
     _add_defaults(schema, {p.name: p.default for p in params if p.default is not _Empty})
     return FunctionSchema(
         name=getattr(target, "__name__", None) or type(target).__name__,
@@ -136,7 +136,7 @@ def schema_for_type(tp: Any, *, strict: bool) -> dict[str, Any]:
     try:
         schema = _self_contained(msgspec.json.schema(tp))
     except (TypeError, ValueError, KeyError) as exc:
-        raise SchemaError(f"msgspec cannot describe {tp!r}: {_first_line(exc)}") from exc
+        raise SchemaError(f"msgspec cannot describe {tp!r}: {_reason(exc)}") from exc
     return to_strict_schema(schema) if strict else schema
 
 
@@ -264,7 +264,7 @@ def _described(tp: Any, description: str | None) -> Any:
 
 
 def _build(
-    label: str, fields: list[tuple[Any, ...]], strict: bool
+    label: str, fields: list[tuple[Any, ...]]
 ) -> tuple[type[msgspec.Struct], msgspec.json.Decoder[Any], dict[str, Any]]:
     # A module name makes msgspec qualify $defs names when a user type has the same name.
     struct = msgspec.defstruct(
@@ -290,11 +290,11 @@ def _unsupported(label: str, fields: list[tuple[Any, ...]], exc: Exception) -> T
             msgspec.json.schema(tp)
             msgspec.json.Decoder(tp)
         except (TypeError, ValueError, KeyError) as field_exc:
-            reason = _first_line(field_exc)
+            reason = _reason(field_exc)
             return ToolDefinitionError(
                 f"{label}: parameter `{name}`: its type cannot be described as JSON ({reason})"
             )
-    return ToolDefinitionError(f"{label}: its parameters cannot be described ({_first_line(exc)})")
+    return ToolDefinitionError(f"{label}: its parameters cannot be described ({_reason(exc)})")
 
 
 def _add_defaults(schema: dict[str, Any], defaults: dict[str, Any]) -> None:
@@ -332,6 +332,7 @@ def _self_contained(schema: dict[str, Any]) -> dict[str, Any]:
     return root
 
 
-def _first_line(exc: BaseException) -> str:
+def _reason(exc: BaseException) -> str:
+    """msgspec's explanation; for a type it has no schema for, the line that names the type."""
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[-1] if text.startswith("Generating JSON schema") else text

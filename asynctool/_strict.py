@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from ._exceptions import AsyncToolError
+from ._exceptions import SchemaError
 
 __all__ = ["SchemaError", "to_strict_schema"]
 
@@ -56,19 +56,6 @@ _REASONS = {
     "additionalProperties": _MAPPING,
     "patternProperties": _MAPPING,
 }
-
-
-class SchemaError(AsyncToolError, TypeError):
-    """A type has no JSON Schema, or none within strict mode's subset.
-
-    Raised by `schema_for_type` and `to_strict_schema`. `path` locates the failing part
-    (`point.tags[]`: the items of the `tags` property of `point`), `reason` says why.
-    """
-
-    def __init__(self, reason: str, *, path: str = "") -> None:
-        self.reason = reason
-        self.path = path
-        super().__init__(f"at `{path}`: {reason}" if path else reason)
 
 
 def to_strict_schema(schema: dict[str, Any]) -> dict[str, Any]:

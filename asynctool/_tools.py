@@ -19,7 +19,7 @@ import msgspec
 
 from ._exceptions import ToolDefinitionError, ToolError
 from ._schema import function_schema
-from ._types import ChatCompletionTool, FunctionDefinition
+from ._types import FunctionDefinition
 
 __all__ = ["Tool", "ToolContext", "ToolRegistry", "tool"]
 
@@ -87,7 +87,7 @@ class Tool(Generic[P, R]):
             strict=True if strict else None,
         )
         # Stored encoded: every read decodes a fresh dict, so no caller can change the cached one.
-        self._definition = msgspec.json.encode(ChatCompletionTool(function=function))
+        self._definition = msgspec.json.encode({"type": "function", "function": function})
         functools.update_wrapper(self, fn, updated=())
 
     @property
