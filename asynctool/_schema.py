@@ -26,16 +26,10 @@ import msgspec
 
 from ._arguments import arguments_error
 from ._docstrings import Docstring, DocstringWarning, parse_docstring
-from ._exceptions import ToolDefinitionError
-from ._strict import SchemaError, to_strict_schema
+from ._exceptions import SchemaError, ToolDefinitionError
+from ._strict import to_strict_schema
 
-__all__ = [
-    "FunctionSchema",
-    "SchemaError",
-    "function_schema",
-    "schema_for_type",
-    "to_strict_schema",
-]
+__all__ = ["FunctionSchema", "function_schema", "schema_for_type"]
 
 _Empty = inspect.Parameter.empty
 # Every Meta option but `description`, which _split_description lifts out of an annotation.

@@ -17,14 +17,14 @@ import pytest
 from msgspec import Meta
 
 from asynctool._docstrings import DocstringWarning, parse_docstring
-from asynctool._exceptions import AsyncToolError, ToolArgumentsError, ToolDefinitionError
-from asynctool._schema import (
-    FunctionSchema,
+from asynctool._exceptions import (
+    AsyncToolError,
     SchemaError,
-    function_schema,
-    schema_for_type,
-    to_strict_schema,
+    ToolArgumentsError,
+    ToolDefinitionError,
 )
+from asynctool._schema import FunctionSchema, function_schema, schema_for_type
+from asynctool._strict import to_strict_schema
 
 # --------------------------------------------------------------------------- helpers
 
