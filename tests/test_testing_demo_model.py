@@ -294,10 +294,25 @@ async def test_through_the_server_stream_and_n() -> None:
 def test_stems_and_candidates() -> None:
     assert stems("getDeliveryDate for the orders shipping") == (
         "deliver",
-        "dat",
+        "date",
         "order",
         "deliver",
     )
+    # a stem keeps four letters, so these stay apart
+    assert stems("local location") == ("local", "location")
+
+
+@pytest.mark.parametrize(
+    ("text", "places"),
+    [
+        ("What's the weather in Paris, London and Tokyo?", ["Paris", "London", "Tokyo"]),
+        ("Is it raining in Paris, France today?", ["Paris, France"]),
+        ("Weather in Paris, New York and Tokyo", ["Paris", "New York", "Tokyo"]),
+        ("Flights to San Francisco, CA", ["San Francisco, CA"]),
+    ],
+)
+def test_a_list_of_places_is_not_one_place(text: str, places: list[str]) -> None:
+    assert find_candidates(text, known=frozenset({"weather", "flights"})).places == places
     found = find_candidates(
         "Email ann@example.com about https://x.io/a?b=1 by 2024-06-01 or next Friday; "
         "ticket #4411, 'quoted words' and “curly”, -3 degrees, 2.5 km in New York, NY.",

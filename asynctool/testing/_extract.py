@@ -45,9 +45,12 @@ _DATE = re.compile(
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _URL = re.compile(r"\bhttps?://[^\s\"'<>]+")
 _CAPITALISED = r"[A-Z][\w'.-]*[\w]"
+# A ", XX" state code or a ", Country" belongs to the place, unless a list goes on after it:
+# "Paris, France" is one place, "Paris, London and Tokyo" three. The atomic group keeps the
+# lookahead from accepting "Paris, New" out of "Paris, New York and Tokyo".
 _PLACE = re.compile(
     rf"{_CAPITALISED}(?:\s+(?:de |del |of |la )?{_CAPITALISED})*"
-    r"(?:,\s*(?:[A-Z]{2}\b|[A-Z][a-z]+(?:\s[A-Z][a-z]+)*))?"
+    r"(?:,\s*(?:[A-Z]{2}\b|(?>[A-Z][a-z]+(?:\s[A-Z][a-z]+)*)(?!\s*,|\s+(?:and|or)\b)))?"
 )
 _NOT_PLACES = frozenset(
     "i compare find search tell show give check list get book send what when where why how "
@@ -66,7 +69,8 @@ def words(text: str) -> tuple[str, ...]:
 def _strip(word: str) -> str:
     """Drop one common suffix, then a doubled final consonant (`shipping` -> `ship`)."""
     for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+        # Four letters at least stay, or `local` and `location` would share the stem `loc`.
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
             word = word[: -len(suffix)]
             break
     if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiou":
