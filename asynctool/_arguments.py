@@ -35,7 +35,7 @@ _Path = list[str | int | None]  # a field name, an index, or None for a key of a
 
 
 def arguments_error(
-    exc: msgspec.MsgspecError, data: str | bytes, *, schema: dict[str, Any], tool: str
+    exc: Exception, data: str | bytes, *, schema: dict[str, Any], tool: str
 ) -> ToolArgumentsError:
     """The `ToolArgumentsError` for a decoding failure of `data` against `schema`."""
     if not isinstance(exc, msgspec.ValidationError):
@@ -116,7 +116,7 @@ def _value_at(data: str | bytes, path: _Path) -> Any:
             if part is None:
                 return _NOTHING
             value = value[part]
-    except (msgspec.DecodeError, LookupError, TypeError):
+    except (msgspec.DecodeError, LookupError, TypeError, RecursionError):
         return _NOTHING
     return value
 

@@ -332,14 +332,14 @@ async def _read_completion(response: Response) -> ChatCompletion:
         completion = completion_decoder.decode(data)
     except msgspec.ValidationError:
         completion = _decode_quirky(response, data)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # too deep: RecursionError
         raise _bad_body(response, data, "is not JSON") from exc
     if not completion.choices:
         # Some gateways answer 200 with an error object; it decodes as an empty completion.
         error = error_in(data)
         if error is not None:
             error.request_id = response.request_id
-            raise error
+            raise response.redact(error)
     return completion
 
 
@@ -348,15 +348,16 @@ def _decode_quirky(response: Response, data: bytes) -> ChatCompletion:
     try:
         raw = normalize_chunk_quirks(msgspec.json.decode(data))
         return msgspec.convert(raw, ChatCompletion)
-    except msgspec.ValidationError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError is a DecodeError
         raise _bad_body(response, data, f"is not a chat completion ({exc})") from exc
 
 
 def _bad_body(response: Response, data: bytes, what: str) -> APIError:
     text = data[:200].decode("utf-8", "replace")
-    return APIError(
+    error = APIError(
         f"The response body (HTTP {response.status}, {response.content_type or 'no type'}) "
         f"{what}: {text!r}",
         body=text,
         request_id=response.request_id,
     )
+    return response.redact(error)

@@ -140,7 +140,7 @@ class ToolExecutor:
         try:
             outcome = await self._attempt(call, context)
         except Exception as error:
-            outcome = ToolOutcome(self.error_handler(call, error), is_error=True)
+            outcome = ToolOutcome(self._capped(self.error_handler(call, error)), is_error=True)
         outcome.duration = time.perf_counter() - started
         logger.debug(
             "tool %s (%s) %s in %.3fs",
@@ -184,6 +184,9 @@ class ToolExecutor:
                 text = msgspec.json.encode(value).decode()
             except TypeError:
                 text = str(value)
+        return self._capped(text)
+
+    def _capped(self, text: str) -> str:
         if len(text) > self.max_result_chars:
             cut = len(text) - self.max_result_chars
             text = f"{text[: self.max_result_chars]}\n[cut: {cut} more characters not shown]"

@@ -88,7 +88,7 @@ class OutputSpec(Generic[T]):
             raise OutputValidationError(f"The answer has no content to parse as {self.name}")
         try:
             data = msgspec.json.decode(content)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise OutputValidationError(
                 f"The answer is not valid JSON ({exc}): {_shown(content)}"
             ) from exc
@@ -322,5 +322,5 @@ def _strict_tool(tool: Any, i: int, parsers: dict[str, Any]) -> Any:
 def _json_arguments(arguments: str) -> Any:
     try:
         return msgspec.json.decode(arguments)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise ToolArgumentsError(f"the arguments are not valid JSON: {exc}") from exc

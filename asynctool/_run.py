@@ -18,7 +18,8 @@ leaving early or cancelling closes the HTTP response.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -94,11 +95,13 @@ class Run:
                     )
                 self.turns += 1
                 completion: ChatCompletion | None = None
-                async for event in self._request():
-                    if isinstance(event, ChatCompletion):
-                        completion = event
-                    else:
-                        yield event
+                # Closed here, not by the garbage collector: leaving early closes the response.
+                async with aclosing(self._request()) as request:
+                    async for event in request:
+                        if isinstance(event, ChatCompletion):
+                            completion = event
+                        else:
+                            yield event
                 assert completion is not None
                 yield self._account(completion)
                 if self.agent.after_response is not None:
@@ -110,15 +113,20 @@ class Run:
                         continue  # the answer did not parse and went back to the model
                     yield RunCompleted(result=result)
                     return
-                for call in calls:
-                    yield ToolCallReady(call=call, turn=self.turns)
+                try:
+                    for call in calls:
+                        yield ToolCallReady(call=call, turn=self.turns)
+                except BaseException:
+                    # Left between the assistant message and its tool messages: answer them.
+                    self.messages.extend(CANCELLED.message(call) for call in calls)
+                    raise
                 for tool_result in await self._run_tools(calls):
                     yield tool_result
         except AsyncToolError as error:
             self._attach(error)
             raise
 
-    async def _request(self) -> AsyncIterator[AgentEvent | ChatCompletion]:
+    async def _request(self) -> AsyncGenerator[AgentEvent | ChatCompletion, None]:
         """One request: its live events, then the completion itself."""
         params = self.agent._request_params(self.tool_choice)
         completions = self.agent.client.chat.completions

@@ -74,7 +74,8 @@ class FunctionSchema:
             arguments = b"{}"
         try:
             decoded = self._decoder.decode(arguments)
-        except msgspec.MsgspecError as exc:
+        except (msgspec.MsgspecError, RecursionError, UnicodeEncodeError) as exc:
+            # msgspec bounds nesting with RecursionError, and cannot encode a lone surrogate
             raise arguments_error(exc, arguments, schema=self.parameters, tool=tool) from exc
         kwargs = msgspec.structs.asdict(decoded)
         return {

@@ -162,7 +162,7 @@ class ChatStream:
             chunk = chunk_decoder.decode(data)
         except msgspec.ValidationError:
             chunk = _decode_quirky(data)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # msgspec bounds nesting with RecursionError
             chunk = None
         if chunk is None:
             self._fail(_undecodable(data))
@@ -201,6 +201,7 @@ class ChatStream:
         self._response.close()
 
     def _failed(self, error: APIError) -> APIError:
+        self._response.redact(error)
         error.partial_completion = self._accumulator.completion()
         if error.request_id is None:
             error.request_id = self.request_id
@@ -211,7 +212,7 @@ def error_in(data: bytes) -> APIError | None:
     """The `APIError` for data that is an error object (`{"error": ...}`, `"object": "error"`)."""
     try:
         probe = _probe_decoder.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     if probe.error is None and probe.object != "error":
         return None
@@ -223,14 +224,14 @@ def _decode_quirky(data: bytes) -> ChatCompletionChunk | None:
     try:
         raw = msgspec.json.decode(data)
         return msgspec.convert(normalize_chunk_quirks(raw), ChatCompletionChunk)
-    except msgspec.DecodeError:  # ValidationError is a DecodeError
+    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
         return None
 
 
 def _error_from(data: bytes) -> APIError:
     try:
         body: object = msgspec.json.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         body = data.decode("utf-8", "replace")
     return APIError(error_message(body, "The server sent an error event"), body=body)
 

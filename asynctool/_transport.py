@@ -19,7 +19,7 @@ import ssl as _ssl
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import aiohttp
 import msgspec
@@ -27,16 +27,20 @@ from yarl import URL
 
 from ._exceptions import (
     APIConnectionError,
+    APIError,
     APIStatusError,
     APITimeoutError,
     InvalidRequestError,
     error_message,
+    redact,
     status_error_class,
 )
 from ._retry import retry_delay, should_retry
 from ._version import __version__
 
 __all__ = ["AuthStyle", "Response", "Timeout", "Transport"]
+
+E = TypeVar("E", bound=APIError)
 
 logger = logging.getLogger("asynctool")
 
@@ -120,11 +124,14 @@ class Response:
     the connection (back to the pool when the body was read to its end, else closed).
     """
 
-    __slots__ = ("_clock", "_raw", "headers", "request_id", "status")
+    __slots__ = ("_clock", "_raw", "_secret", "headers", "request_id", "status")
 
-    def __init__(self, raw: aiohttp.ClientResponse, clock: _Clock) -> None:
+    def __init__(
+        self, raw: aiohttp.ClientResponse, clock: _Clock, secret: str | None = None
+    ) -> None:
         self._raw = raw
         self._clock = clock
+        self._secret = secret
         self.status = raw.status
         self.headers: Mapping[str, str] = raw.headers
         self.request_id: str | None = raw.headers.get("x-request-id")
@@ -150,12 +157,21 @@ class Response:
         except aiohttp.ClientError as exc:
             raise APIConnectionError(f"Connection error while reading the response: {exc}") from exc
 
-    async def read(self) -> bytes:
-        """The whole body (each piece under the idle bound, all under the total deadline)."""
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole body, or its first `limit` bytes (each piece under the idle bound, all
+        under the total deadline); what is past `limit` is never read."""
         parts: list[bytes] = []
+        size = 0
         while chunk := await self.read_chunk():
             parts.append(chunk)
-        return b"".join(parts)
+            size += len(chunk)
+            if limit is not None and size >= limit:
+                break
+        return b"".join(parts)[:limit]
+
+    def redact(self, error: E) -> E:
+        """`error` with the API key taken out of everything the server echoed into it."""
+        return redact(error, self._secret)
 
     def close(self) -> None:
         """Let go of the connection; safe to call more than once."""
@@ -298,9 +314,11 @@ class Transport:
                 raise APIConnectionError(f"Connection error: {exc}") from exc
             location = raw.headers.get("Location")
             if raw.status not in _REDIRECT_STATUSES or not location:
-                return Response(raw, clock)
+                return Response(raw, clock, self._api_key)
             raw.release()
             url = url.join(URL(location))
+            if url.scheme not in ("http", "https") or not url.host:
+                raise APIConnectionError(f"Refusing to follow a redirect to a {url.scheme}: URL")
             headers = self._headers_for(url, headers)
         raise APIConnectionError(f"Too many redirects (more than {_MAX_REDIRECTS})")
 
@@ -314,25 +332,24 @@ class Transport:
     async def _status_error(self, response: Response) -> APIStatusError:
         """Read an error response's body and build the error for its status."""
         try:
-            text = (await response.read())[:_MAX_ERROR_BODY].decode("utf-8", "replace")
+            text = (await response.read(_MAX_ERROR_BODY)).decode("utf-8", "replace")
         except APIConnectionError:
             text = ""
         finally:
             response.close()
-        if self._api_key:
-            # Some gateways echo the key they rejected; it must not reach a log or a trace.
-            text = text.replace(self._api_key, "[redacted]")
         body = _parse_body(text)
         reason = _generic_reason(response)
         message = reason if _looks_like_html(text) else error_message(body, reason)
         cls = status_error_class(response.status)
-        return cls(
+        error = cls(
             message,
             status_code=response.status,
             body=body,
             request_id=response.request_id,
             headers=_safe_headers(response.headers),
         )
+        # Some gateways echo the key they rejected; it must not reach a log or a trace.
+        return response.redact(error)
 
     def __repr__(self) -> str:
         return f"Transport(base_url={str(self.base_url)!r}, auth={self._auth_header!r})"
@@ -355,7 +372,7 @@ def _auth_value(auth: str, api_key: str) -> str:
 def _parse_body(text: str) -> object:
     try:
         return msgspec.json.decode(text)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # msgspec bounds nesting with RecursionError
         return text
 
 
