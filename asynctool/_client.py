@@ -27,6 +27,7 @@ __all__ = ["AsyncClient", "Chat", "Completions"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
+_MAX_SHOWN_BODY = 1 << 20  # a body that should have been a stream is read this far, no more
 
 
 class _NotGiven:
@@ -212,7 +213,7 @@ class Completions:
             "chat/completions", body, extra_headers=extra_headers, timeout=timeout
         )
         if stream:
-            return _open_stream(response, self._client.max_event_size)
+            return await _open_stream(response, self._client.max_event_size)
         return await _read_completion(response)
 
     @overload
@@ -266,7 +267,7 @@ class Completions:
             response = await self._client._post(
                 "chat/completions", body, extra_headers=extra_headers, timeout=timeout
             )
-            _check_stream_type(response)
+            await _check_stream_type(response)
             if structured is None:
                 return ChatStream(response, max_event_size=max_event_size)
             return ParsedChatStream(response, max_event_size=max_event_size, parse=structured.parse)
@@ -308,18 +309,29 @@ class Completions:
         return structured.parse(completion)
 
 
-def _check_stream_type(response: Response) -> None:
-    if response.content_type == "text/html":
+async def _check_stream_type(response: Response) -> None:
+    """Refuse a response that is not an event stream, with the server's words when it has any."""
+    content_type = response.content_type
+    if content_type not in ("text/html", "application/json"):
+        return
+    try:
+        data = await response.read(_MAX_SHOWN_BODY)
+    finally:
         response.close()
-        raise APIError(
-            "Expected an event stream, but the server answered with an HTML page "
-            f"(HTTP {response.status}); is the base URL right?",
-            request_id=response.request_id,
+    error = error_in(data) if content_type == "application/json" else None
+    if error is None:
+        what = "an HTML page" if content_type == "text/html" else "JSON that is not an error"
+        error = APIError(
+            f"Expected an event stream, but the server answered with {what} "
+            f"(HTTP {response.status}); is the base URL right, and does it stream?",
+            body=data[:200].decode("utf-8", "replace"),
         )
+    error.request_id = response.request_id
+    raise response.redact(error)
 
 
-def _open_stream(response: Response, max_event_size: int) -> ChatStream:
-    _check_stream_type(response)
+async def _open_stream(response: Response, max_event_size: int) -> ChatStream:
+    await _check_stream_type(response)
     return ChatStream(response, max_event_size=max_event_size)
 
 

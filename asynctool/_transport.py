@@ -51,6 +51,9 @@ _AUTH_HEADERS: dict[str, str] = {
     "x-api-key": "x-api-key",
     "x-goog-api-key": "x-goog-api-key",
 }
+# Headers that carry a key, ours or one put in default_headers (Azure's `api-key`): none of
+# them follows a redirect to another origin.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 # Error bodies are read for their message only; an error page is never worth more than this.
@@ -326,7 +329,7 @@ class Transport:
         """The headers for a redirect target: credentials only go to the base URL's origin."""
         if url.origin() == self.base_url.origin():
             return headers
-        secret = {self._auth_header.lower(), "authorization", "x-api-key", "x-goog-api-key"}
+        secret = {self._auth_header.lower(), *_CREDENTIAL_HEADERS}
         return {k: v for k, v in headers.items() if k.lower() not in secret}
 
     async def _status_error(self, response: Response) -> APIStatusError:

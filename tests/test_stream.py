@@ -255,6 +255,24 @@ async def test_html_page_instead_of_a_stream_is_a_clear_error(
         await open_stream(client)
 
 
+async def test_json_error_instead_of_a_stream_keeps_the_servers_message(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    body = {"error": {"message": "model overloaded", "type": "server_error"}}
+    server.script(reply(body, headers={"x-request-id": "r7"}))
+    with pytest.raises(APIError, match="model overloaded") as info:
+        await open_stream(client)
+    assert info.value.request_id == "r7" and info.value.type == "server_error"
+
+
+async def test_json_that_is_not_an_error_instead_of_a_stream(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    server.script(reply({"id": "x", "choices": []}))
+    with pytest.raises(APIError, match="does it stream"):
+        await open_stream(client)
+
+
 async def test_closing_early_makes_final_completion_incomplete(
     server: LocalServer, client: AsyncClient
 ) -> None:

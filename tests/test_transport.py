@@ -213,6 +213,20 @@ async def test_redirect_to_another_host_drops_credentials(
     assert body["model"] == "m"
 
 
+async def test_a_key_in_default_headers_does_not_follow_a_redirect_away(
+    server: LocalServer, other_server: LocalServer
+) -> None:
+    async def away(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPTemporaryRedirect(other_server.base_url + "/chat/completions")
+
+    server.script(away)
+    other_server.script(OK)
+    async with AsyncClient(base_url=server.base_url, default_headers={"api-key": KEY}) as client:
+        assert await create(client) == "ok"
+    assert server.requests[0][0]["api-key"] == KEY
+    assert "api-key" not in other_server.requests[0][0]
+
+
 async def test_redirect_loop_ends(server: LocalServer) -> None:
     async def loop(request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound("/v1/chat/completions")
