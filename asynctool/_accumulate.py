@@ -220,7 +220,6 @@ class ChatCompletionAccumulator:
         "_service_tier",
         "_system_fingerprint",
         "_usage",
-        "chunk_count",
     )
 
     def __init__(self) -> None:
@@ -232,11 +231,9 @@ class ChatCompletionAccumulator:
         self._service_tier: str | None = None
         self._usage: Usage | None = None
         self._prompt_filter_results: list[PromptFilterResult] | None = None
-        self.chunk_count = 0
 
     def add(self, chunk: ChatCompletionChunk) -> None:
         """Merge one chunk into the completion."""
-        self.chunk_count += 1
         if not self._id:
             self._take_metadata(chunk)
         choices = self._choices

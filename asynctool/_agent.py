@@ -34,7 +34,7 @@ from ._execute import (
     default_error_handler,
 )
 from ._output import OutputSpec
-from ._request import ParseParams, build_body
+from ._request import ChatCompletionRequest, ParseParams, build_body
 from ._run import Run
 from ._tools import Tool, ToolRegistry
 from ._types import (
@@ -184,19 +184,19 @@ class Agent(Generic[OutputT]):
             raise InvalidRequestError("n", "an agent follows one conversation; n must be 1")
         if "stream" in self.params:
             raise InvalidRequestError("stream", "use run_stream() to stream")
-        build_body(
-            model=self.model,
-            messages=[UserMessage(content="")],
-            stream=False,
-            params=self._request_params(self.tool_choice),
-        )
+        self.base_request()
 
-    def _request_params(self, tool_choice: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    def base_request(self) -> ChatCompletionRequest:
+        """The request every turn of a run starts from, checked once; turns replace `messages`,
+        `tool_choice` and `stream`. Built per run, so tools added to the registry count."""
         params = dict(self.params)
         if len(self.registry):
             params["tools"] = self.registry.definitions()
-            params["tool_choice"] = tool_choice
-        return params
+            params["tool_choice"] = self.tool_choice
+        params.pop("extra_body", None)
+        return build_body(
+            model=self.model, messages=[UserMessage(content="")], stream=False, params=params
+        )
 
     async def run(self, input: str | Sequence[Any], *, deps: Any = None) -> RunResult[OutputT]:
         """Run to the final answer.

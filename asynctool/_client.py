@@ -13,7 +13,7 @@ import msgspec
 from ._accumulate import normalize_chunk_quirks
 from ._exceptions import APIError, InvalidRequestError
 from ._output import Structured, is_output_type
-from ._request import build_body, encode_body
+from ._request import ChatCompletionRequest, build_body, encode_body
 from ._stream import ChatStream, ChatStreamManager, ParsedChatStream, error_in
 from ._transport import AuthStyle, Response, Timeout, Transport
 from ._types import ChatCompletion, ParsedChatCompletion, completion_decoder
@@ -208,11 +208,24 @@ class Completions:
             APITimeoutError: a deadline passed.
         """
         request = build_body(model=model, messages=messages, stream=stream, params=params)
-        body = encode_body(request, params.get("extra_body"))
+        return await self._send(
+            request, params.get("extra_body"), extra_headers=extra_headers, timeout=timeout
+        )
+
+    async def _send(
+        self,
+        request: ChatCompletionRequest,
+        extra_body: Mapping[str, Any] | None = None,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = NOT_GIVEN,
+    ) -> ChatCompletion | ChatStream:
+        """Send a request that is already checked (the agent builds one per run and reuses it)."""
+        body = encode_body(request, extra_body)
         response = await self._client._post(
             "chat/completions", body, extra_headers=extra_headers, timeout=timeout
         )
-        if stream:
+        if request.stream:
             return await _open_stream(response, self._client.max_event_size)
         return await _read_completion(response)
 

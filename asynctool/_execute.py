@@ -108,6 +108,9 @@ class ToolExecutor:
         context: Callable[[ToolCall], ToolContext[Any]],
     ) -> None:
         """Run every call, writing each outcome at its call's position as it finishes."""
+        if len(calls) == 1:  # nothing to run beside it: no task group needed
+            outcomes[0] = await self._run_one(calls[0], context(calls[0]))
+            return
         limiter = anyio.CapacityLimiter(self.max_concurrency)
         fatal: list[BaseException] = []
         alone = [i for i, call in enumerate(calls) if self._is_sequential(call)]

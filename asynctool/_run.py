@@ -46,7 +46,7 @@ from ._exceptions import (
     ToolErrorLimitExceeded,
 )
 from ._execute import CANCELLED, ToolOutcome
-from ._request import checked_messages
+from ._request import StreamOptions, checked_messages
 from ._tools import ToolContext
 from ._types import (
     AssistantMessage,
@@ -83,6 +83,8 @@ class Run:
         self.tool_errors = 0  # failed calls in a row
         self.tool_choice = agent.tool_choice
         self.output_retries = agent.output_retries
+        self.base = agent.base_request()
+        self.extra_body = agent.params.get("extra_body")
 
     async def events(self) -> AsyncGenerator[AgentEvent, None]:
         """The loop: yields every event of the run, the last one `RunCompleted`."""
@@ -128,26 +130,25 @@ class Run:
 
     async def _request(self) -> AsyncGenerator[AgentEvent | ChatCompletion, None]:
         """One request: its live events, then the completion itself."""
-        params = self.agent._request_params(self.tool_choice)
-        completions = self.agent.client.chat.completions
-        if not self.stream:
-            completion = await completions.create(
-                model=self.agent.model, messages=self.messages, **params
-            )
-            for call in _first_message_calls(completion):
-                yield ToolCallStarted(id=call.id, name=call.function.name, turn=self.turns)
-            yield completion
-            return
-        params["stream_options"] = {"include_usage": True, **params.get("stream_options", {})}
-        stream = await completions.create(
-            model=self.agent.model, messages=self.messages, stream=True, **params
+        request = msgspec.structs.replace(
+            self.base,
+            messages=self.messages,
+            tool_choice=self.tool_choice if self.base.tools else None,
+            stream=True if self.stream else None,
+            stream_options=_with_usage(self.base.stream_options) if self.stream else None,
         )
+        sent = await self.agent.client.chat.completions._send(request, self.extra_body)
+        if isinstance(sent, ChatCompletion):
+            for call in _first_message_calls(sent):
+                yield ToolCallStarted(id=call.id, name=call.function.name, turn=self.turns)
+            yield sent
+            return
         started: set[object] = set()
-        async with stream:
-            async for chunk in stream:
+        async with sent:
+            async for chunk in sent:
                 for event in self._chunk_events(chunk, started):
                     yield event
-            yield await stream.get_final_completion()
+            yield await sent.get_final_completion()
 
     def _chunk_events(self, chunk: ChatCompletionChunk, started: set[object]) -> list[AgentEvent]:
         events: list[AgentEvent] = []
@@ -311,6 +312,13 @@ def _fix_request(error: OutputValidationError) -> str:
         f"Your answer could not be used: {error}. Answer again with only the JSON value the "
         "response format asks for, fixed."
     )
+
+
+def _with_usage(options: StreamOptions | None) -> StreamOptions:
+    """The stream options of a streaming turn: the usage chunk is always asked for."""
+    if options is None:
+        return StreamOptions(include_usage=True)
+    return msgspec.structs.replace(options, include_usage=True)
 
 
 def _first_message_calls(completion: ChatCompletion) -> list[ToolCall]:

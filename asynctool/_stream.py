@@ -18,7 +18,7 @@ yielded first, so nothing that arrived is lost.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -67,8 +67,8 @@ class ChatStream:
         self._response = response
         self._decoder = SSEDecoder(max_event_size=max_event_size)
         self._accumulator = ChatCompletionAccumulator()
-        self._queue: list[ChatCompletionChunk] = []
-        self._position = 0
+        self._queue: list[ChatCompletionChunk] = []  # the chunks of the last read
+        self._ready: Iterator[ChatCompletionChunk] = iter(self._queue)  # not handed out yet
         self._error: APIError | None = None
         self._ended = False  # nothing more will be read from the network
         self._complete = False  # the server ended the stream properly
@@ -81,14 +81,14 @@ class ChatStream:
         return self
 
     async def __anext__(self) -> ChatCompletionChunk:
-        while self._position >= len(self._queue):
+        chunk = next(self._ready, None)
+        while chunk is None:
             if self._error is not None:
                 raise self._error
             if self._ended:
                 raise StopAsyncIteration
             await self._read()
-        chunk = self._queue[self._position]
-        self._position += 1
+            chunk = next(self._ready, None)
         return chunk
 
     async def __aenter__(self) -> ChatStream:
@@ -126,8 +126,9 @@ class ChatStream:
 
     async def _read(self) -> None:
         """Read one piece of the body and queue the chunks it completes."""
-        self._queue.clear()
-        self._position = 0
+        queue: list[ChatCompletionChunk] = []
+        self._queue = queue
+        self._ready = iter(queue)  # a list iterator sees what is appended below
         try:
             data = await self._response.read_chunk()
         except APITimeoutError as exc:
@@ -144,9 +145,29 @@ class ChatStream:
         except StreamDecodeError as exc:
             self._fail(exc)
             return
+        # The common event, a chunk, is handled inline with locals bound once per read: this
+        # loop runs once per token. Everything else goes through `_take`.
+        decode = chunk_decoder.decode
+        add = self._accumulator.add
+        append = queue.append
         for event in events:
-            if self._take(event):
-                break
+            data = event.data
+            if data == _DONE or event.event != "message":
+                if self._take(event):
+                    break
+                continue
+            try:
+                chunk = decode(data)
+            except (msgspec.DecodeError, RecursionError):
+                if self._take(event):
+                    break
+                continue
+            if not chunk.choices or chunk.object == "error":
+                if self._take(event):
+                    break
+                continue
+            add(chunk)
+            append(chunk)
 
     def _take(self, event: ServerSentEvent) -> bool:
         """Decode and accumulate one event; True when the stream is over."""
