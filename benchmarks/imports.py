@@ -4,8 +4,8 @@ Each sample is `python -c "import X"` started with `posix_spawn` and reaped with
 returns that child's own CPU time. The child then prints its `VmHWM` (peak RSS; `ru_maxrss` would
 carry the parent's, inherited through `vfork`), at a cost of microseconds. Libraries are sampled
 in turn (bare, msgspec, aiohttp, ..., then again), so a change in machine load touches them all
-alike. One untimed run
-of each comes first, so bytecode caches exist: "cold" means a new process, not a new install.
+alike. "Cold" means a new process, not a new install: the runner has imported every library
+it measures before, so their bytecode caches exist.
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 BARE = "bare interpreter"
 FLOOR_IMPORT = "aiohttp + msgspec"
 SDK_IMPORT = "openai"
+# The imports that matter to each family of clients (`floor`, `floor-readline` -> "floor").
+FAMILIES = {
+    "floor": ("msgspec", "aiohttp", FLOOR_IMPORT),
+    "openai": (SDK_IMPORT,),
+    "asynctool": ("asynctool",),
+}
 LIBRARIES = {
     BARE: "pass",
     "msgspec": "import msgspec",
@@ -73,12 +79,16 @@ def spawn(code: str) -> Sample:
     return Sample(wall, usage.ru_utime + usage.ru_stime, peak, os.waitstatus_to_exitcode(status))
 
 
+def libraries_for(clients: list[str]) -> list[str]:
+    """The imports worth timing when these clients are measured, in table order."""
+    wanted = {name for client in clients for name in FAMILIES.get(client.split("-")[0], ())}
+    return [name for name in LIBRARIES if name in wanted]
+
+
 def time_imports(reps: int, names: list[str] | None = None) -> dict[str, ImportFigure]:
     """Median cold import of each library over `reps` samples, less the bare start."""
     chosen = [BARE, *(name for name in names or LIBRARIES if name != BARE)]
     samples: dict[str, list[Sample]] = {name: [] for name in chosen}
-    for name in chosen:
-        spawn(LIBRARIES[name])  # untimed: writes bytecode caches
     for _ in range(reps):
         for name in chosen:
             samples[name].append(spawn(LIBRARIES[name]))

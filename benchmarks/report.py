@@ -133,7 +133,7 @@ def _concurrency_verdicts(scenario: dict[str, Any] | None) -> list[Verdict]:
 
 def _import_verdict(imports: dict[str, Any]) -> Verdict:
     mine, floor = imports.get("asynctool"), imports.get(FLOOR_IMPORT)
-    ratio = mine["wall_ms"] / floor["wall_ms"] if mine and floor and floor["wall_ms"] else None
+    ratio = mine["cpu_ms"] / floor["cpu_ms"] if mine and floor and floor["cpu_ms"] > 0 else None
     unit = f"x `import {FLOOR_IMPORT.replace(' + ', ', ')}`"
     return Verdict("cold import", "import_time", "asynctool", ratio, 1.25, unit, _le(ratio, 1.25))
 
@@ -155,12 +155,17 @@ def _lt(value: float | None, limit: float) -> bool | None:
 
 
 def agent_overhead_us(scenario: dict[str, Any] | None) -> float | None:
-    """CPU per turn of `asynctool.Agent` beyond the hand-written loop on the same client."""
+    """CPU per turn of `asynctool.Agent` beyond the floor's hand-written loop.
+
+    The floor's loop makes the same requests, decodes the same answers and runs the same tool
+    with nothing else, so the difference is everything the agent adds per turn. (The
+    hand-written loop on `asynctool` is no baseline: it can cost more than `Agent`.)
+    """
     clients = (scenario or {}).get("clients", {})
-    agent, manual = clients.get("asynctool-agent", {}), clients.get("asynctool", {})
-    if "median" not in agent or "median" not in manual:
+    agent, floor = clients.get("asynctool-agent", {}), clients.get("floor", {})
+    if "median" not in agent or "median" not in floor:
         return None
-    return float(agent["median"]["cpu_us"] - manual["median"]["cpu_us"])
+    return float(agent["median"]["cpu_us"] - floor["median"]["cpu_us"])
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -211,11 +216,24 @@ def _header(results: dict[str, Any]) -> str:
     return (
         f"Measured {meta['date']} on {machine['platform']} ({machine['cpu']}, "
         f"{machine['cpus']} CPUs), Python {machine['python']}; {libs}. "
-        f"Mode `{meta['mode']}`: {meta['reps']} repetition(s), each client in a fresh process "
-        f"per repetition, figures are medians; load average {machine['load_before']} before, "
+        f"Mode `{meta['mode']}`: {meta['reps']} repetition(s), each in a new process, "
+        f"figures are medians; load average {machine['load_before']} before, "
         f"{machine['load_after']} after. CPU is the client process's own "
-        "(`time.process_time()`); the server runs in another process."
+        "(`time.process_time()`); the server runs in another process and used at most "
+        f"{_server_share(results):.0%} of a core while a client ran. Peak RSS is the measuring "
+        "process's `VmHWM`; forked from a process that imported the library, it counts only the "
+        "library pages it touches, a few MB less than a fresh interpreter would show."
     )
+
+
+def _server_share(results: dict[str, Any]) -> float:
+    shares = [
+        summary["median"]["server_cpu_share"]
+        for scenario in results["scenarios"].values()
+        for summary in scenario["clients"].values()
+        if "median" in summary
+    ]
+    return max(shares, default=0.0)
 
 
 def _main_table(results: dict[str, Any]) -> str:
@@ -269,29 +287,30 @@ def _imports_table(results: dict[str, Any]) -> str:
         return ""
     floor, sdk = imports.get(FLOOR_IMPORT), imports.get(SDK_IMPORT)
     rows = [
-        'Cold import: `python -c "import X"` in a fresh interpreter, medians.',
+        'Cold import: `python -c "import X"` in a fresh interpreter, medians. Ratios use CPU'
+        " time, which other processes on a shared machine disturb less than wall time.",
         "",
-        "| import | wall ms | x aiohttp + msgspec | x openai | CPU ms | peak RSS MB |",
+        "| import | CPU ms | x aiohttp + msgspec | x openai | wall ms | peak RSS MB |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, figure in imports.items():
         if name == BARE:
-            start = f"{_num(figure['wall_ms'])} ms, {_num(figure['peak_rss_mb'])} MB"
+            start = f"{_num(figure['cpu_ms'])} ms CPU, {_num(figure['peak_rss_mb'])} MB"
             rows.insert(1, f"The bare interpreter ({start}) is subtracted from every row.")
             continue
         ratio_floor = _share(figure, floor)
         ratio_sdk = _share(figure, sdk)
         rows.append(
-            f"| {name} | {_num(figure['wall_ms'])} | {ratio_floor} | {ratio_sdk} "
-            f"| {_num(figure['cpu_ms'])} | {_num(figure['peak_rss_mb'])} |"
+            f"| {name} | {_num(figure['cpu_ms'])} | {ratio_floor} | {ratio_sdk} "
+            f"| {_num(figure['wall_ms'])} | {_num(figure['peak_rss_mb'])} |"
         )
     return "\n".join(rows)
 
 
 def _share(figure: dict[str, Any], base: dict[str, Any] | None) -> str:
-    if base is None or base["wall_ms"] <= 0:
+    if base is None or base["cpu_ms"] <= 0:
         return "—"
-    return f"{_num(figure['wall_ms'] / base['wall_ms'])}x"
+    return f"{_num(figure['cpu_ms'] / base['cpu_ms'])}x"
 
 
 def _targets_table(results: dict[str, Any]) -> str:
@@ -311,8 +330,8 @@ def _targets_table(results: dict[str, Any]) -> str:
     overhead = results.get("agent_overhead_us")
     if overhead is not None:
         rows.append(
-            f"\nAgent loop overhead = `asynctool-agent` minus the hand-written loop on "
-            f"`asynctool`: {_num(overhead)} µs CPU per turn."
+            f"\nAgent loop overhead = CPU per turn of `asynctool-agent` minus the floor's "
+            f"hand-written loop (same requests, answers and tool): {_num(overhead)} µs."
         )
     return "\n".join(rows)
 
@@ -346,5 +365,7 @@ def _calibration(results: dict[str, Any]) -> str:
     imports = results.get("imports") or {}
     for name, expected in ((SDK_IMPORT, "700-1,000 ms"), ("aiohttp", "~300 ms")):
         if name in imports:
-            rows.append(f"| `import {name}` | {expected} | {_num(imports[name]['wall_ms'])} ms |")
+            figure = imports[name]
+            took = f"{_num(figure['cpu_ms'])} ms CPU, {_num(figure['wall_ms'])} ms wall"
+            rows.append(f"| `import {name}` | {expected} | {took} |")
     return "\n".join(rows)

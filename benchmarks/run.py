@@ -1,9 +1,9 @@
 """Run the benchmarks: `python -m benchmarks [--quick]`.
 
 Starts the server process, then for every scenario and repetition runs each client in a fresh
-worker process (clients in a rotating order, so drift in machine load does not always favour
-the same one), checks each client's tally against what the server sent, times cold imports,
-and writes `results.json` and `results.md` (the table for the README) to `--out`.
+process forked from that client's zygote (clients in a rotating order, so drift in machine load
+does not always favour the same one), checks each client's tally against what the server sent,
+times cold imports, and writes `results.json` and `results.md` (the README's table) to `--out`.
 """
 
 from __future__ import annotations
@@ -18,22 +18,23 @@ import os
 import platform
 import subprocess
 import sys
+from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
 from benchmarks import imports, report, scenarios
 from benchmarks.clients import NAMES, unavailable
+from benchmarks.processes import ServerProcess, Zygotes, running_server
 from benchmarks.scenarios import PRESETS, Scenario, Sizes, Tally
-from benchmarks.server import ServerProcess, running_server
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPORT_SCENARIO = "import_time"
 REPS = {"full": 5, "quick": 1, "tiny": 1}
-IMPORT_REPS = {"full": 9, "quick": 3, "tiny": 1}
-WORKER_TIMEOUT_S = 600.0
+IMPORT_REPS = {"full": 9, "quick": 2, "tiny": 1}
+RUN_TIMEOUT_S = 600.0
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, 1 repetition")
@@ -44,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=",".join(every), help="comma-separated")
     parser.add_argument("--clients", default=",".join(NAMES), help="comma-separated")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks", help="output folder")
-    parser.add_argument("--timeout", type=float, default=WORKER_TIMEOUT_S, help="per run, s")
+    parser.add_argument("--timeout", type=float, default=RUN_TIMEOUT_S, help="per run, s")
     args = parser.parse_args(argv)
     args.preset = args.preset or ("quick" if args.quick else "full")
     args.scenarios = _pick(args.scenarios, every, parser)
@@ -68,27 +69,17 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------- one run
 
 
-def run_worker(
-    server: ServerProcess, scenario: Scenario, client: str, sizes: Sizes, timeout: float
+def run_once(
+    server: ServerProcess, zygotes: Zygotes, client: str, scenario: Scenario, args: Namespace
 ) -> dict[str, Any]:
-    """One fresh client process; its measurement, checked against what the server sent."""
-    command = [sys.executable, "-m", "benchmarks.worker", "--scenario", scenario.name]
-    command += ["--client", client, "--url", server.url, "--sizes", sizes.to_json()]
+    """One measurement in a fresh process, checked against what the server sent."""
     server_cpu = server.cpu_seconds()
     try:
-        done = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return {"scenario": scenario.name, "client": client, "ok": False, "problem": "timed out"}
-    server_cpu = server.cpu_seconds() - server_cpu
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        tail = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
-        return {"scenario": scenario.name, "client": client, "ok": False, "problem": tail[0]}
-    run: dict[str, Any] = json.loads(lines[-1])
-    run["server_cpu_s"] = server_cpu
-    problems = check(run, scenario, sizes)
+        run = zygotes.get(client).measure(scenario.name, server.url, args.sizes, args.timeout)
+    except (TimeoutError, RuntimeError, ValueError) as exc:  # ValueError: an unreadable answer
+        return {"scenario": scenario.name, "client": client, "ok": False, "problem": str(exc)}
+    run["server_cpu_s"] = server.cpu_seconds() - server_cpu
+    problems = check(run, scenario, args.sizes)
     run["ok"] = not problems
     run["problem"] = "; ".join(problems)
     return run
@@ -107,16 +98,17 @@ def check(run: dict[str, Any], scenario: Scenario, sizes: Sizes) -> list[str]:
 
 
 def run_scenario(
-    server: ServerProcess, scenario: Scenario, clients: list[str], reps: int, args: Any
+    server: ServerProcess, scenario: Scenario, zygotes: Zygotes, args: Namespace
 ) -> dict[str, list[dict[str, Any]]]:
     """Every repetition of every client on one scenario, clients rotating each repetition."""
+    clients = [c for c in scenario.clients if c in zygotes.clients]
     runs: dict[str, list[dict[str, Any]]] = {client: [] for client in clients}
-    for rep in range(reps):
+    for rep in range(args.reps):
         shift = rep % len(clients)
         for client in clients[shift:] + clients[:shift]:
-            run = run_worker(server, scenario, client, args.sizes, args.timeout)
+            run = run_once(server, zygotes, client, scenario, args)
             runs[client].append(run)
-            log(f"{scenario.name} {rep + 1}/{reps} {client}: {_progress(run)}")
+            log(f"{scenario.name} {rep + 1}/{args.reps} {client}: {_progress(run)}")
     return runs
 
 
@@ -167,15 +159,23 @@ def versions() -> dict[str, str]:
         found["asynctool"] = str(importlib.import_module("asynctool").__version__)
     except Exception:  # asynctool may be absent or half-written; the table says so
         found["asynctool"] = "not importable"
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    )
-    if commit.returncode == 0:
-        found["asynctool"] += f" (tree at {commit.stdout.strip()})"
+    commit = _git("rev-parse", "--short", "HEAD")
+    if commit:
+        edited = _git("status", "--porcelain", "--", "asynctool")
+        found["asynctool"] += f" (tree at {commit}{', with uncommitted edits' if edited else ''})"
     return found
 
 
-def collect(args: Any) -> dict[str, Any]:
+def _git(*args: str) -> str:
+    """The output of a read-only git command on this checkout, or "" if git is unavailable."""
+    try:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    except OSError:
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def collect(args: Namespace) -> dict[str, Any]:
     """Measure everything the arguments ask for; the results as one JSON-able dict."""
     reasons = {name: unavailable(name) for name in args.clients}
     skipped = {name: reason for name, reason in reasons.items() if reason}
@@ -185,14 +185,13 @@ def collect(args: Any) -> dict[str, Any]:
     chosen = [scenarios.BY_NAME[n] for n in args.scenarios if n in scenarios.BY_NAME]
     results: dict[str, Any] = {"meta": {}, "skipped": skipped, "scenarios": {}}
     results["meta"] = {"machine": machine_info(), "versions": versions()}
-    with running_server(args.sizes) as server:
+    with running_server(args.sizes) as server, Zygotes(runnable) as zygotes:
         for scenario in chosen:
-            clients = [c for c in scenario.clients if c in runnable]
-            if clients:
-                runs = run_scenario(server, scenario, clients, args.reps, args)
+            if any(c in runnable for c in scenario.clients):
+                runs = run_scenario(server, scenario, zygotes, args)
                 results["scenarios"][scenario.name] = _scenario_result(scenario, runs, args)
     if IMPORT_SCENARIO in args.scenarios:
-        names = [n for n in imports.LIBRARIES if n != "asynctool" or "asynctool" in runnable]
+        names = imports.libraries_for(runnable)
         log(f"timing cold imports ({args.import_reps} samples each)")
         figures = imports.time_imports(args.import_reps, names)
         results["imports"] = {name: dataclasses.asdict(f) for name, f in figures.items()}
@@ -201,7 +200,7 @@ def collect(args: Any) -> dict[str, Any]:
 
 
 def _scenario_result(
-    scenario: Scenario, runs: dict[str, list[dict[str, Any]]], args: Any
+    scenario: Scenario, runs: dict[str, list[dict[str, Any]]], args: Namespace
 ) -> dict[str, Any]:
     clients = {name: report.summarize_client(client_runs) for name, client_runs in runs.items()}
     report.add_ratios(clients)
@@ -214,7 +213,7 @@ def _scenario_result(
     return out
 
 
-def finish(results: dict[str, Any], args: Any) -> str:
+def finish(results: dict[str, Any], args: Namespace) -> str:
     """Add the verdicts and metadata, write both files, return the Markdown."""
     meta = results["meta"]
     meta["date"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")

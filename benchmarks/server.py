@@ -1,6 +1,7 @@
 """A local OpenAI-compatible server that is never the bottleneck.
 
-It runs in its own process (`python -m benchmarks.server --sizes JSON`), builds every scenario's
+It runs in its own process (`python -m benchmarks.server --sizes JSON`, started by
+`benchmarks.processes.running_server`), builds every scenario's
 complete HTTP response once at start-up, and answers a request with one `transport.write` of
 those bytes: no JSON encoding, no per-chunk writes, no framework, so its CPU cost per request is
 a dictionary lookup. The scenario is the first path segment of the base URL
@@ -20,15 +21,9 @@ import asyncio
 import json
 import os
 import re
-import selectors
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import msgspec
 
@@ -202,53 +197,7 @@ async def serve(sizes: Sizes, port: int = 0) -> None:
         await server.serve_forever()
 
 
-# --------------------------------------------------------------------------- running it
-
-
-@dataclass(frozen=True)
-class ServerProcess:
-    """A running server: its root URL and process."""
-
-    url: str
-    process: subprocess.Popen[str]
-
-    def cpu_seconds(self) -> float:
-        """The server process's CPU time so far."""
-        with urllib.request.urlopen(f"{self.url}/_stats", timeout=10) as reply:
-            return float(json.loads(reply.read())["cpu_s"])
-
-
-@contextmanager
-def running_server(sizes: Sizes, start_timeout: float = 60.0) -> Iterator[ServerProcess]:
-    """Start the server in a child process; stop it on exit."""
-    root = Path(__file__).resolve().parent.parent
-    command = [sys.executable, "-m", "benchmarks.server", "--sizes", sizes.to_json()]
-    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True)
-    try:
-        port = _read_port(process, start_timeout)
-        yield ServerProcess(f"http://127.0.0.1:{port}", process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def _read_port(process: subprocess.Popen[str], timeout: float) -> int:
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(max(deadline - time.monotonic(), 0)):
-            raise TimeoutError(f"benchmark server did not start within {timeout} s")
-    line = process.stdout.readline()
-    if not line.startswith("PORT "):
-        raise RuntimeError(f"benchmark server failed to start (exit {process.poll()})")
-    return int(line.split()[1])
+# --------------------------------------------------------------------------- command line
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,8 +1,10 @@
 """Measure one client on one scenario, in a process of its own.
 
-`python -m benchmarks.worker --scenario S --client C --url U --sizes JSON` prints one JSON
-object (a `Measurement`) on its last line of output. The runner starts a fresh process for every
-repetition, so peak RSS and import state belong to this one measurement.
+`python -m benchmarks.worker --client C` is a zygote (see `benchmarks.processes`): it imports
+C's library, answers `{"ready": ...}`, then reads jobs (`{"scenario", "url", "sizes"}`, one JSON
+object a line) until its input closes, and for each forks a child that measures and answers one
+line: a `Measurement` as JSON. Every repetition thus runs in a new process, so peak RSS and
+import state belong to that one measurement.
 
 Timing covers only the scenario's requests: the library is imported, a throw-away client has
 made one small request of the same kind (so lazy imports, first-use caches and the first
@@ -17,13 +19,15 @@ import asyncio
 import dataclasses
 import gc
 import json
+import os
 import resource
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 from benchmarks import scenarios
-from benchmarks.clients import BenchClient, open_client
+from benchmarks.clients import BenchClient, open_client, unavailable
 from benchmarks.scenarios import Scenario, Sizes, Tally
 
 # The agent scenario allows this many turns beyond the ones the server plays, so a client that
@@ -151,20 +155,46 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__ + (f" <- {type(cause).__name__}" if cause else "")
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line; prints the measurement as JSON, or a failure if the run raised."""
-    parser = argparse.ArgumentParser(description="Measure one client on one scenario.")
-    parser.add_argument("--scenario", required=True, choices=sorted(scenarios.BY_NAME))
-    parser.add_argument("--client", required=True)
-    parser.add_argument("--url", required=True, help="the server's root URL")
-    parser.add_argument("--sizes", required=True, help="Sizes as JSON")
-    args = parser.parse_args(argv)
-    scenario = scenarios.BY_NAME[args.scenario]
+def run_job(client: str, job: dict[str, str]) -> Measurement:
+    """Measure one job in this process; an exception becomes a failed measurement."""
+    scenario = scenarios.BY_NAME[job["scenario"]]
     try:
-        result = asyncio.run(measure(scenario, args.client, args.url, Sizes.from_json(args.sizes)))
+        return asyncio.run(measure(scenario, client, job["url"], Sizes.from_json(job["sizes"])))
     except Exception as exc:  # reported to the runner, which marks the run failed
-        result = Measurement(args.scenario, args.client, failure=f"{_describe(exc)}: {exc}")
-    print(json.dumps(dataclasses.asdict(result)), flush=True)
+        return Measurement(job["scenario"], client, failure=f"{_describe(exc)}: {exc}")
+
+
+def run_forked(client: str, job: dict[str, str]) -> str:
+    """Measure one job in a forked child; its measurement as one line of JSON."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: measure, write, leave without running the parent's cleanup
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "w") as out:
+                out.write(json.dumps(dataclasses.asdict(run_job(client, job))))
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as result:
+        answer = result.read()
+    _, status = os.waitpid(pid, 0)
+    if answer:
+        return answer
+    failure = f"the measuring process died (exit {os.waitstatus_to_exitcode(status)})"
+    return json.dumps(dataclasses.asdict(Measurement(job["scenario"], client, failure=failure)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The zygote: import the client's library, then fork one measuring child per job line."""
+    parser = argparse.ArgumentParser(description="Measure one client, one forked run per job.")
+    parser.add_argument("--client", required=True)
+    args = parser.parse_args(argv)
+    reason = unavailable(args.client)  # imports the library, once for every job
+    print(json.dumps({"ready": reason is None, "reason": reason}), flush=True)
+    if reason is None:
+        for line in sys.stdin:  # ends when the runner closes our input
+            print(run_forked(args.client, json.loads(line)), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ import pytest
 
 from benchmarks import run, scenarios, worker
 from benchmarks.clients import unavailable
+from benchmarks.processes import ServerProcess, running_server
 from benchmarks.scenarios import TINY, Tally
-from benchmarks.server import ServerProcess, running_server
 
 CASES = [(s.name, client) for s in scenarios.SCENARIOS for client in s.clients]
 
