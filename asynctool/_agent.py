@@ -14,10 +14,10 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from types import TracebackType
 from typing import Any, Generic, TypeVar, Unpack, overload
 
 from ._client import AsyncClient
+from ._closing import AsyncCloseable
 from ._events import (
     AgentEvent,
     RunCompleted,
@@ -228,7 +228,7 @@ class Agent(Generic[OutputT]):
         return AgentStream(Run(self, input, deps, stream=True))
 
 
-class AgentStream:
+class AgentStream(AsyncCloseable):
     """The events of a streaming run: an async iterator, and an async context manager.
 
     `messages` is the transcript so far, valid at any point, also after an early exit;
@@ -254,20 +254,11 @@ class AgentStream:
             self.result = event.result
         return event
 
-    async def __aenter__(self) -> AgentStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
+    async def close(self) -> None:
         """Stop the run: running tools are cancelled and the open response closed."""
         await self._events.aclose()
+
+    aclose = close
 
 
 def _positive(name: str, value: int) -> int:

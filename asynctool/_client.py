@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import ssl as _ssl
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
 
 import msgspec
 
 from ._accumulate import normalize_chunk_quirks
+from ._closing import AsyncCloseable
 from ._exceptions import APIError, InvalidRequestError
 from ._output import Structured, is_output_type
 from ._request import ChatCompletionRequest, build_body, encode_body
@@ -40,7 +40,7 @@ class _NotGiven:
 NOT_GIVEN: Any = _NotGiven()
 
 
-class AsyncClient:
+class AsyncClient(AsyncCloseable):
     """A client for an OpenAI-compatible chat completions API.
 
     Args:
@@ -106,17 +106,6 @@ class AsyncClient:
     async def close(self) -> None:
         """Close the HTTP session and its connections."""
         await self._transport.close()
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         return f"AsyncClient(base_url={self.base_url!r})"

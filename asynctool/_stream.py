@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from ._accumulate import ChatCompletionAccumulator, normalize_chunk_quirks
+from ._closing import AsyncCloseable
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -55,7 +56,7 @@ class _ErrorProbe(msgspec.Struct):
 _probe_decoder = msgspec.json.Decoder(_ErrorProbe)
 
 
-class ChatStream:
+class ChatStream(AsyncCloseable):
     """An async iterator of `ChatCompletionChunk`, and an async context manager.
 
     Leaving `async with` (or `close()`) releases the connection whether or not the stream was
@@ -90,17 +91,6 @@ class ChatStream:
             await self._read()
             chunk = next(self._ready, None)
         return chunk
-
-    async def __aenter__(self) -> ChatStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         """Stop reading and release the connection; chunks not yet read are dropped."""

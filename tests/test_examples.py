@@ -182,6 +182,15 @@ async def test_json_mode_against_the_demo_model_is_tolerated(demo: ModelServer) 
     assert await load("json_mode").main(demo.base_url) is None
 
 
+async def test_extract_record_parses_a_contact_offline(demo: ModelServer) -> None:
+    example = load("extract_record")
+    contact = await example.main(demo.base_url)
+    assert contact == example.Contact(name="Ada Lovelace", email="ada@example.com", company=None)
+    sent = demo.requests[-1].json["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["name"] == "Contact"
+    assert sent["json_schema"]["schema"]["additionalProperties"] is False
+
+
 async def test_resume_transcript_sends_the_saved_conversation(
     demo: ModelServer, tmp_path: Path
 ) -> None:
@@ -220,8 +229,8 @@ def test_run_example_uses_the_environment_or_an_embedded_server(
 
 def test_every_example_is_short_documented_and_tested() -> None:
     assert NAMES == [
-        "chat_bot", "json_mode", "parallel_tools", "resume_transcript", "sse_service",
-        "streaming_events", "tool_choice",
+        "chat_bot", "extract_record", "json_mode", "parallel_tools", "resume_transcript",
+        "sse_service", "streaming_events", "tool_choice",
     ]  # fmt: skip
     for name in NAMES:
         source = (EXAMPLES / f"{name}.py").read_text()
@@ -234,6 +243,7 @@ def test_every_example_is_short_documented_and_tested() -> None:
 
 EXPECTED_OUTPUT = {
     "chat_bot": "[chat 2] bo: What's the weather in Oslo?",
+    "extract_record": "Contact(name='Ada Lovelace', email='ada@example.com', company=None)",
     "json_mode": "The answer is not the JSON asked for",
     "parallel_tools": "3 calls of 1.0 s each",
     "resume_transcript": "Resumed with 5 messages",

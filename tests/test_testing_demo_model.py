@@ -366,3 +366,25 @@ def test_ids_fall_back_to_long_numbers_and_then_quotes() -> None:
     assert by_number.arguments == {"ticket_id": "4567"}
     quoted = fill_arguments(schema, find_candidates("ticket 'abc'"), placeholders=False)
     assert quoted.arguments == {"ticket_id": "abc"}
+
+
+def test_demo_model_answers_a_json_schema_from_the_text() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "order_id": {"type": "string"},
+            "city": {"type": "string"},
+            "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "count": {"type": "integer"},
+        },
+        "required": ["order_id", "city", "note", "count"],
+        "additionalProperties": False,
+    }
+    response_format = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    reply = DemoModel().respond(
+        request("Please send order_777 to Boston", [], response_format=response_format)
+    )
+    assert isinstance(reply, Reply) and reply.content is not None
+    answer = json.loads(reply.content)
+    assert answer["order_id"] == "order_777" and answer["city"] == "Boston"
+    assert answer["note"] is None and isinstance(answer["count"], int)

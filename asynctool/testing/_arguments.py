@@ -14,7 +14,7 @@ from typing import Any
 
 from ._extract import Candidates, words
 
-__all__ = ["Filled", "fill_arguments"]
+__all__ = ["Filled", "fill_arguments", "placeholder"]
 
 _KIND_WORDS: tuple[tuple[str, frozenset[str]], ...] = (
     ("ids", frozenset({"id", "ids", "number", "code", "sku", "ref", "reference", "key"})),
@@ -70,7 +70,7 @@ def fill_arguments(parameters: Any, found: Candidates, *, placeholders: bool) ->
             value = schema.get("default")
             if value is None:
                 filled.missing.append(name)
-                value = _placeholder(schema) if placeholders else None
+                value = placeholder(schema) if placeholders else None
         elif value is not None and name in required and pool is not None:
             filled.evidence += 1
         if value is not None:
@@ -175,7 +175,8 @@ def _array_value(name: str, schema: dict[str, Any], found: Candidates) -> tuple[
     return (values, pool or "quoted") if values else (None, None)
 
 
-def _placeholder(schema: dict[str, Any]) -> Any:
+def placeholder(schema: dict[str, Any]) -> Any:
+    """A value of the schema's type: its first enum value, an empty list, object or string, 0..."""
     options = schema.get("enum")
     if isinstance(options, list) and options:
         return options[0]

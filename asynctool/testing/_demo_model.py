@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from ._arguments import Filled, fill_arguments
+from ._arguments import Filled, fill_arguments, placeholder
 from ._extract import Candidates, find_candidates, stems, words
 from ._request import RecordedRequest, text_of
 from ._turns import Call, Reply
@@ -92,10 +92,15 @@ class DemoModel:
         after = messages[last_user + 1 :]
         choice = request.json.get("tool_choice")
         forced = choice == "required" or isinstance(choice, dict)
+        schema = _response_schema(request.json)
         if any(m.get("role") == "tool" for m in after) and not forced:
+            if schema is not None:
+                return _structured(schema, " ".join([user_text, *map(_content, after)]))
             return self._text(_results_answer(after), request)
         functions = _functions(request.tools) if choice != "none" else []
         if not functions:
+            if schema is not None:
+                return _structured(schema, user_text)
             return self._text(_plain_answer(user_text, request.tools, choice), request)
         parallel = request.json.get("parallel_tool_calls") is not False
         calls, missing = self._plan(user_text, functions, choice, parallel)
@@ -146,6 +151,40 @@ class DemoModel:
                 return Reply(content="".join(kept), finish_reason="length")
             kept.append(piece)
         return Reply(content=content)
+
+
+def _response_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema of a `json_schema` response format, if the request asks for one."""
+    response_format = body.get("response_format")
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return None
+    schema = (response_format.get("json_schema") or {}).get("schema")
+    return schema if isinstance(schema, dict) else None
+
+
+def _structured(schema: dict[str, Any], text: str) -> Reply:
+    """A JSON answer to a response format, its values read from `text` like tool arguments.
+
+    Strict mode wants every property, so one not found is null where the schema allows it,
+    else a placeholder of its type.
+    """
+    filled = fill_arguments(schema, find_candidates(text), placeholders=False)
+    answer = dict(filled.arguments)
+    for name, prop in (schema.get("properties") or {}).items():
+        if name not in answer and isinstance(prop, dict):
+            answer[name] = None if _allows_null(prop) else placeholder(prop)
+    return Reply(content=_json(answer))
+
+
+def _allows_null(schema: dict[str, Any]) -> bool:
+    options = schema.get("anyOf") or []
+    return schema.get("type") == "null" or any(
+        isinstance(o, dict) and o.get("type") == "null" for o in options
+    )
+
+
+def _content(message: dict[str, Any]) -> str:
+    return text_of(message.get("content"))
 
 
 def _functions(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
