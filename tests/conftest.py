@@ -12,6 +12,8 @@ import msgspec
 import pytest
 from aiohttp import ClientResponse, web
 
+from asynctool import AsyncClient, ChatCompletion
+
 Responder = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -127,6 +129,18 @@ def stream(
         return response
 
     return respond
+
+
+async def complete(client: AsyncClient, stream: bool, **kwargs: Any) -> ChatCompletion:
+    """One request, streamed or not, read to its completion."""
+    messages = kwargs.pop("messages", [{"role": "user", "content": "Hi"}])
+    if not stream:
+        return await client.chat.completions.create(model="m", messages=messages, **kwargs)
+    chat_stream = await client.chat.completions.create(
+        model="m", messages=messages, stream=True, **kwargs
+    )
+    async with chat_stream:
+        return await chat_stream.get_final_completion()
 
 
 class LocalServer:

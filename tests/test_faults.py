@@ -80,7 +80,7 @@ from asynctool.testing import (
     trickle,
     truncated,
 )
-from tests.conftest import LocalServer, completion_body, reply
+from tests.conftest import LocalServer, complete, completion_body, reply
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
 CONTENT = "The quick brown fox jumps over the lazy dog, and then it runs back to do it again."
@@ -108,17 +108,6 @@ async def serving(
         )
         async with client:
             yield server, client
-
-
-async def complete(client: AsyncClient, stream: bool, **kwargs: Any) -> ChatCompletion:
-    """One request, streamed or not, read to its completion."""
-    if not stream:
-        return await client.chat.completions.create(model="m", messages=MESSAGES, **kwargs)
-    chat_stream = await client.chat.completions.create(
-        model="m", messages=MESSAGES, stream=True, **kwargs
-    )
-    async with chat_stream:
-        return await chat_stream.get_final_completion()
 
 
 @dataclasses.dataclass

@@ -66,7 +66,7 @@ from asynctool.testing import (
     text,
     tool_calls,
 )
-from tests.conftest import LocalServer, completion_body, reply
+from tests.conftest import LocalServer, complete, completion_body, reply
 
 KEY = "sk-proj-SECRET-do-not-leak-0123456789abcdef"
 MESSAGES = [{"role": "user", "content": "Hi"}]
@@ -131,20 +131,10 @@ async def serving(
             yield server, client
 
 
-async def request(client: AsyncClient, stream: bool, **kwargs: Any) -> Any:
-    if not stream:
-        return await client.chat.completions.create(model="m", messages=MESSAGES, **kwargs)
-    chat_stream = await client.chat.completions.create(
-        model="m", messages=MESSAGES, stream=True, **kwargs
-    )
-    async with chat_stream:
-        return await chat_stream.get_final_completion()
-
-
 async def failure(client: AsyncClient, stream: bool, **kwargs: Any) -> AsyncToolError:
     with anyio.fail_after(8):
         try:
-            await request(client, stream, **kwargs)
+            await complete(client, stream, **kwargs)
         except AsyncToolError as error:
             return error
     raise AssertionError("the request succeeded")
@@ -296,7 +286,7 @@ async def test_credentials_are_not_sent_to_another_origin_on_redirect(
     target = f"{elsewhere.base_url}/chat/completions"
     extra = {"x-api-key": KEY} if auth == "bearer" else {"Authorization": f"Bearer {KEY}"}
     async with serving(redirect(target, status=307), auth=auth) as (server, client):
-        await request(client, stream, extra_headers=extra)
+        await complete(client, stream, extra_headers=extra)
         assert KEY in str(dict(server.requests[0].headers))  # the base URL's host got it
     ((headers, body),) = elsewhere.requests
     assert_secret(str(headers))
@@ -305,7 +295,7 @@ async def test_credentials_are_not_sent_to_another_origin_on_redirect(
 
 async def test_same_origin_redirect_keeps_credentials() -> None:
     async with serving(redirect("/v1/chat/completions"), text("ok")) as (server, client):
-        await request(client, stream=False)
+        await complete(client, stream=False)
     assert [r.headers.get("Authorization") for r in server.requests] == [f"Bearer {KEY}"] * 2
 
 
@@ -484,7 +474,7 @@ async def test_a_context_trusting_the_ca_is_accepted(certificates: Certificates)
     trusted = ssl.create_default_context(cafile=str(certificates.ca))
     async with https_server(certificates) as (base_url, received):
         async with AsyncClient(base_url=base_url, api_key=KEY, ssl=trusted) as client:
-            completion = await request(client, stream=False)
+            completion = await complete(client, stream=False)
     assert completion.choices[0].message.content == "over TLS"
     assert len(received) == 1
 
@@ -492,7 +482,7 @@ async def test_a_context_trusting_the_ca_is_accepted(certificates: Certificates)
 async def test_ssl_false_turns_verification_off(certificates: Certificates) -> None:
     async with https_server(certificates) as (base_url, _):
         async with AsyncClient(base_url=base_url, api_key=KEY, ssl=False) as client:
-            completion = await request(client, stream=False)
+            completion = await complete(client, stream=False)
     assert completion.choices[0].message.content == "over TLS"
 
 
