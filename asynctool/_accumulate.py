@@ -21,7 +21,7 @@ stream of N tokens costs O(N) in all. The merge rules, field by field:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -42,7 +42,9 @@ from ._types import (
     Usage,
 )
 
-__all__ = ["ChatCompletionAccumulator"]
+__all__ = ["ChatCompletionAccumulator", "decode_with_quirks", "normalize_chunk_quirks"]
+
+T = TypeVar("T")
 
 
 class _ToolCallState:
@@ -280,6 +282,15 @@ class ChatCompletionAccumulator:
             service_tier=self._service_tier,
             prompt_filter_results=self._prompt_filter_results,
         )
+
+
+def decode_with_quirks(data: bytes, type: type[T]) -> T:
+    """Decode a chunk or completion that failed typed decoding, after rewriting quirks.
+
+    Raises:
+        msgspec.DecodeError (or RecursionError for JSON nested too deep): it still does not fit.
+    """
+    return msgspec.convert(normalize_chunk_quirks(msgspec.json.decode(data)), type)
 
 
 def normalize_chunk_quirks(obj: Any) -> Any:

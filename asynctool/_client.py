@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
 
 import msgspec
 
-from ._accumulate import normalize_chunk_quirks
+from ._accumulate import decode_with_quirks
 from ._closing import AsyncCloseable
 from ._exceptions import APIError, InvalidRequestError
 from ._output import Structured, is_output_type
@@ -345,7 +345,10 @@ async def _read_completion(response: Response) -> ChatCompletion:
     try:
         completion = completion_decoder.decode(data)
     except msgspec.ValidationError:
-        completion = _decode_quirky(response, data)
+        try:  # a provider quirk, such as tool arguments sent as an object
+            completion = decode_with_quirks(data, ChatCompletion)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise _bad_body(response, data, f"is not a chat completion ({exc})") from exc
     except (msgspec.DecodeError, RecursionError) as exc:  # too deep: RecursionError
         raise _bad_body(response, data, "is not JSON") from exc
     if not completion.choices:
@@ -355,15 +358,6 @@ async def _read_completion(response: Response) -> ChatCompletion:
             error.request_id = response.request_id
             raise response.redact(error)
     return completion
-
-
-def _decode_quirky(response: Response, data: bytes) -> ChatCompletion:
-    """Decode a body that failed typed decoding, after rewriting known provider quirks."""
-    try:
-        raw = normalize_chunk_quirks(msgspec.json.decode(data))
-        return msgspec.convert(raw, ChatCompletion)
-    except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError is a DecodeError
-        raise _bad_body(response, data, f"is not a chat completion ({exc})") from exc
 
 
 def _bad_body(response: Response, data: bytes, what: str) -> APIError:

@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from ._accumulate import ChatCompletionAccumulator, normalize_chunk_quirks
+from ._accumulate import ChatCompletionAccumulator, decode_with_quirks
 from ._closing import AsyncCloseable
 from ._exceptions import (
     APIConnectionError,
@@ -135,58 +135,43 @@ class ChatStream(AsyncCloseable):
         except StreamDecodeError as exc:
             self._fail(exc)
             return
-        # The common event, a chunk, is handled inline with locals bound once per read: this
-        # loop runs once per token. Everything else goes through `_take`.
+        self._take(events, queue)
+
+    def _take(self, events: list[ServerSentEvent], queue: list[ChatCompletionChunk]) -> None:
+        """Decode and accumulate the chunks among `events`, until one ends the stream.
+
+        This loop runs once per token, so the common event, a chunk, takes the fewest steps:
+        two compares, one decode, two checks. Locals are bound once per read.
+        """
         decode = chunk_decoder.decode
         add = self._accumulator.add
         append = queue.append
+        chunk: ChatCompletionChunk | None
         for event in events:
             data = event.data
-            if data == _DONE or event.event != "message":
-                if self._take(event):
-                    break
-                continue
+            if data == _DONE:
+                self._finish()
+                return
+            if event.event == "error":
+                self._fail(_error_from(data))
+                return
             try:
                 chunk = decode(data)
-            except (msgspec.DecodeError, RecursionError):
-                if self._take(event):
-                    break
-                continue
-            if not chunk.choices or chunk.object == "error":
-                if self._take(event):
-                    break
-                continue
+            except msgspec.ValidationError:
+                chunk = _quirky_chunk(data)
+            except (msgspec.DecodeError, RecursionError):  # too deep nesting: RecursionError
+                chunk = None
+            if chunk is None:
+                self._fail(_undecodable(data))
+                return
+            # Error objects decode as chunks with no choices; only those are looked at twice.
+            if (not chunk.choices and chunk.usage is None) or chunk.object == "error":
+                error = error_in(data)
+                if error is not None:
+                    self._fail(error)
+                    return
             add(chunk)
             append(chunk)
-
-    def _take(self, event: ServerSentEvent) -> bool:
-        """Decode and accumulate one event; True when the stream is over."""
-        data = event.data
-        if data == _DONE:
-            self._finish()
-            return True
-        if event.event == "error":
-            self._fail(_error_from(data))
-            return True
-        chunk: ChatCompletionChunk | None
-        try:
-            chunk = chunk_decoder.decode(data)
-        except msgspec.ValidationError:
-            chunk = _decode_quirky(data)
-        except (msgspec.DecodeError, RecursionError):  # msgspec bounds nesting with RecursionError
-            chunk = None
-        if chunk is None:
-            self._fail(_undecodable(data))
-            return True
-        # Error objects decode as chunks with no choices; only such chunks are looked at twice.
-        if (not chunk.choices and chunk.usage is None) or chunk.object == "error":
-            error = error_in(data)
-            if error is not None:
-                self._fail(error)
-                return True
-        self._accumulator.add(chunk)
-        self._queue.append(chunk)
-        return False
 
     def _end_of_body(self) -> None:
         cut_mid_event = self._decoder.close()
@@ -230,12 +215,10 @@ def error_in(data: bytes) -> APIError | None:
     return _error_from(data)
 
 
-def _decode_quirky(data: bytes) -> ChatCompletionChunk | None:
-    """Decode a chunk that failed typed decoding, after rewriting known provider quirks."""
+def _quirky_chunk(data: bytes) -> ChatCompletionChunk | None:
     try:
-        raw = msgspec.json.decode(data)
-        return msgspec.convert(normalize_chunk_quirks(raw), ChatCompletionChunk)
-    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
+        return decode_with_quirks(data, ChatCompletionChunk)
+    except (msgspec.DecodeError, RecursionError):
         return None
 
 

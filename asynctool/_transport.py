@@ -151,23 +151,22 @@ class Response:
 
     async def read_chunk(self) -> bytes:
         """The next piece of the body as it arrived, or `b""` at its end."""
+        clock = self._clock
+        idle = clock.timeout.idle
+        content = self._raw.content
         try:
             # What is buffered already needs no timer: arming one per read is most of the cost
-            # of a read when many streams share the loop.
-            buffered = self._raw.content.read_nowait()
-        except aiohttp.ClientError as exc:
-            raise APIConnectionError(f"Connection error while reading the response: {exc}") from exc
-        if buffered:
-            deadline = self._clock.deadline
-            if deadline is not None and asyncio.get_running_loop().time() >= deadline:
-                raise self._clock.timeout_error("data", self._clock.timeout.idle)
-            return buffered
-        idle = self._clock.timeout.idle
-        try:
-            async with asyncio.timeout_at(self._clock.phase_deadline(idle)):
-                return await self._raw.content.readany()
+            # of a read when many streams share the loop. Only the total deadline applies.
+            buffered = content.read_nowait()
+            if buffered:
+                remaining = clock.remaining()
+                if remaining is not None and remaining <= 0:
+                    raise clock.timeout_error("data", idle)
+                return buffered
+            async with asyncio.timeout_at(clock.phase_deadline(idle)):
+                return await content.readany()
         except TimeoutError as exc:
-            raise self._clock.timeout_error("data", idle) from exc
+            raise clock.timeout_error("data", idle) from exc
         except aiohttp.ClientError as exc:
             raise APIConnectionError(f"Connection error while reading the response: {exc}") from exc
 
