@@ -12,9 +12,17 @@ import msgspec
 import pytest
 from aiohttp import ClientResponse, web
 
+import asynctool._retry as retry_module
 from asynctool import AsyncClient, ChatCompletion
+from asynctool.testing import ModelServer, ScriptedModel
 
 Responder = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@pytest.fixture(autouse=True)
+def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries wait 10 ms instead of 0.5 s; tests of the delays themselves set their own."""
+    monkeypatch.setattr(retry_module, "_INITIAL_BACKOFF", 0.01)
 
 
 @pytest.fixture(autouse=True)
@@ -210,3 +218,26 @@ class MockedResponse(ClientResponse):
         if "stream_writer" in inspect.signature(ClientResponse).parameters:
             kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
         super().__init__(*args, **kwargs)
+
+
+Serve = Callable[..., Awaitable[tuple[ModelServer, AsyncClient]]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """`await serve(*turns, **client_options)`: a ModelServer playing a script, and a client
+    pointed at it (`api_key="sk-test"`, one retry); both are closed after the test."""
+    opened: list[tuple[ModelServer, AsyncClient]] = []
+
+    async def start(*steps: Any, **options: Any) -> tuple[ModelServer, AsyncClient]:
+        server = ModelServer(ScriptedModel(steps))
+        await server.__aenter__()
+        options = {"api_key": "sk-test", "max_retries": 1, **options}
+        client = AsyncClient(base_url=server.base_url, **options)
+        opened.append((server, client))
+        return server, client
+
+    yield start
+    for server, client in opened:
+        await client.close()
+        await server.__aexit__(None, None, None)

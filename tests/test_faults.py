@@ -31,7 +31,6 @@ import msgspec
 import pytest
 from aiohttp import web
 
-import asynctool._retry as retry_module
 from asynctool import (
     Agent,
     AgentEvent,
@@ -89,12 +88,6 @@ IDLE = 0.3  # the idle bound the stall tests wait out
 SLACK = 1.5  # how late past its deadline a call may end on a loaded 2-core CI machine
 HARD_LIMIT = 8.0  # no call in this file may take longer, whatever happens
 TIMEOUT = Timeout(total=HARD_LIMIT - 1, connect=2, first_byte=4, idle=IDLE)
-
-
-@pytest.fixture(autouse=True)
-def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Retries wait 10 ms instead of 0.5 s; a honoured Retry-After is then easy to tell apart.
-    monkeypatch.setattr(retry_module, "_INITIAL_BACKOFF", 0.01)
 
 
 @asynccontextmanager

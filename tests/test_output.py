@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import AsyncIterator, Callable
 from typing import Any, TypedDict
 
 import msgspec
@@ -22,7 +21,8 @@ from asynctool import (
     UserMessage,
     tool,
 )
-from asynctool.testing import ModelServer, ScriptedModel, call, refusal, text, tool_calls
+from asynctool.testing import call, refusal, text, tool_calls
+from tests.conftest import Serve
 
 MESSAGES = [{"role": "user", "content": "Extract the order."}]
 
@@ -56,30 +56,10 @@ class Place(TypedDict):
     country: str
 
 
-Start = Callable[..., Any]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Start]:
-    opened: list[tuple[ModelServer, AsyncClient]] = []
-
-    async def start(*steps: Any) -> tuple[ModelServer, AsyncClient]:
-        server = ModelServer(ScriptedModel(steps))
-        await server.__aenter__()
-        client = AsyncClient(base_url=server.base_url, max_retries=0)
-        opened.append((server, client))
-        return server, client
-
-    yield start
-    for server, client in opened:
-        await client.close()
-        await server.__aexit__(None, None, None)
-
-
 ORDER_JSON = '{"id": "o1", "items": [{"name": "pen", "price": 1.5, "color": "blue"}], "note": null, "priority": null}'
 
 
-async def test_parse_sends_a_strict_schema_and_returns_the_type(serve: Start) -> None:
+async def test_parse_sends_a_strict_schema_and_returns_the_type(serve: Serve) -> None:
     server, client = await serve(text(ORDER_JSON))
     done = await client.chat.completions.parse(model="m", messages=MESSAGES, response_format=Order)
     assert isinstance(done, ParsedChatCompletion)
@@ -115,7 +95,7 @@ async def test_parse_sends_a_strict_schema_and_returns_the_type(serve: Start) ->
         (Color, '{"value": "red"}', Color.RED),
     ],
 )
-async def test_parsed_types(serve: Start, output_type: Any, answer: str, expected: Any) -> None:
+async def test_parsed_types(serve: Serve, output_type: Any, answer: str, expected: Any) -> None:
     server, client = await serve(text(answer))
     done = await client.chat.completions.parse(
         model="m", messages=MESSAGES, response_format=output_type
@@ -142,7 +122,7 @@ async def test_parsed_types(serve: Start, output_type: Any, answer: str, expecte
     ],
 )
 async def test_answers_that_do_not_fit_name_the_path(
-    serve: Start, answer: str, path: str, reason: str
+    serve: Serve, answer: str, path: str, reason: str
 ) -> None:
     _, client = await serve(text(answer))
     with pytest.raises(OutputValidationError) as info:
@@ -153,7 +133,7 @@ async def test_answers_that_do_not_fit_name_the_path(
     assert info.value.completion.choices[0].message.content == answer
 
 
-async def test_wrapped_paths_are_unwrapped(serve: Start) -> None:
+async def test_wrapped_paths_are_unwrapped(serve: Serve) -> None:
     _, client = await serve(text('{"value": [{"name": "a", "price": "x", "color": null}]}'))
     with pytest.raises(OutputValidationError) as info:
         await client.chat.completions.parse(
@@ -162,13 +142,13 @@ async def test_wrapped_paths_are_unwrapped(serve: Start) -> None:
     assert info.value.path == "$[0].price"
 
 
-async def test_invalid_json_is_an_output_validation_error(serve: Start) -> None:
+async def test_invalid_json_is_an_output_validation_error(serve: Serve) -> None:
     _, client = await serve(text('{"id": "o1", "items": ['))
     with pytest.raises(OutputValidationError, match="not valid JSON"):
         await client.chat.completions.parse(model="m", messages=MESSAGES, response_format=Order)
 
 
-async def test_length_and_content_filter_and_refusal(serve: Start) -> None:
+async def test_length_and_content_filter_and_refusal(serve: Serve) -> None:
     _, client = await serve(
         text('{"id": "o1", "ite', finish_reason="length"),
         text("", finish_reason="content_filter"),
@@ -185,7 +165,7 @@ async def test_length_and_content_filter_and_refusal(serve: Start) -> None:
     assert not isinstance(refused.value, OutputValidationError)
 
 
-async def test_json_object_and_raw_schemas_pass_through_create(serve: Start) -> None:
+async def test_json_object_and_raw_schemas_pass_through_create(serve: Serve) -> None:
     raw = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
     server, client = await serve(text("{}"), text("{}"))
     await client.chat.completions.create(
@@ -200,7 +180,7 @@ async def test_json_object_and_raw_schemas_pass_through_create(serve: Start) -> 
     assert len(server.requests) == 2
 
 
-async def test_types_strict_mode_cannot_express_are_refused(serve: Start) -> None:
+async def test_types_strict_mode_cannot_express_are_refused(serve: Serve) -> None:
     server, client = await serve(text("{}"))
     with pytest.raises(InvalidRequestError) as info:
         await client.chat.completions.parse(
@@ -210,7 +190,7 @@ async def test_types_strict_mode_cannot_express_are_refused(serve: Start) -> Non
     assert server.requests == []
 
 
-async def test_streaming_returns_the_parsed_completion(serve: Start) -> None:
+async def test_streaming_returns_the_parsed_completion(serve: Serve) -> None:
     server, client = await serve(text('{"name": "Ada", "age": 36}', chunk_size=4))
     async with client.chat.completions.stream(
         model="m", messages=MESSAGES, response_format=Person
@@ -240,7 +220,7 @@ async def loose(x: int) -> int:
     return x
 
 
-async def test_tools_are_sent_strict_and_their_arguments_parsed(serve: Start) -> None:
+async def test_tools_are_sent_strict_and_their_arguments_parsed(serve: Serve) -> None:
     raw_tool = {
         "type": "function",
         "function": {
@@ -268,7 +248,7 @@ async def test_tools_are_sent_strict_and_their_arguments_parsed(serve: Start) ->
     assert sent[1]["function"]["parameters"]["required"] == ["n"]
 
 
-async def test_a_non_strict_tool_is_refused_by_parse(serve: Start) -> None:
+async def test_a_non_strict_tool_is_refused_by_parse(serve: Serve) -> None:
     server, client = await serve(text("{}"))
     with pytest.raises(InvalidRequestError, match="strict=True") as info:
         await client.chat.completions.parse(
@@ -278,7 +258,7 @@ async def test_a_non_strict_tool_is_refused_by_parse(serve: Start) -> None:
     assert server.requests == []
 
 
-async def test_agent_output_type(serve: Start) -> None:
+async def test_agent_output_type(serve: Serve) -> None:
     server, client = await serve(
         tool_calls(call("lookup_order", {"order_id": "o1", "verbose": None})),
         text(ORDER_JSON),
@@ -290,7 +270,7 @@ async def test_agent_output_type(serve: Start) -> None:
     assert all(r.json["response_format"]["json_schema"]["name"] == "Order" for r in server.requests)
 
 
-async def test_agent_sends_an_invalid_answer_back_to_be_fixed(serve: Start) -> None:
+async def test_agent_sends_an_invalid_answer_back_to_be_fixed(serve: Serve) -> None:
     server, client = await serve(text('{"name": "Ada"}'), text('{"name": "Ada", "age": 36}'))
     result = await Agent(client, model="m", output_type=Person).run("Who?")
     assert result.output == Person("Ada", 36)
@@ -300,7 +280,7 @@ async def test_agent_sends_an_invalid_answer_back_to_be_fixed(serve: Start) -> N
     assert server.requests[1].messages[-2] == {"role": "assistant", "content": '{"name": "Ada"}'}
 
 
-async def test_agent_output_retries_are_bounded(serve: Start) -> None:
+async def test_agent_output_retries_are_bounded(serve: Serve) -> None:
     _, client = await serve(text("nope"), text("still no"), text("never asked"))
     with pytest.raises(OutputValidationError) as info:
         await Agent(client, model="m", output_type=Person, output_retries=1).run("Who?")
@@ -316,7 +296,7 @@ async def test_agent_output_retries_are_bounded(serve: Start) -> None:
         await Agent(client, model="m", output_type=Person, output_retries=0).run("Who?")
 
 
-async def test_agent_refusal_with_output_type(serve: Start) -> None:
+async def test_agent_refusal_with_output_type(serve: Serve) -> None:
     _, client = await serve(refusal("No."))
     with pytest.raises(RefusalError) as info:
         await Agent(client, model="m", output_type=Person).run("Who?")

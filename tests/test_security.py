@@ -30,7 +30,6 @@ import msgspec
 import pytest
 from aiohttp import web
 
-import asynctool._retry as retry_module
 from asynctool import (
     Agent,
     APIConnectionError,
@@ -71,11 +70,6 @@ from tests.conftest import LocalServer, complete, completion_body, reply
 KEY = "sk-proj-SECRET-do-not-leak-0123456789abcdef"
 MESSAGES = [{"role": "user", "content": "Hi"}]
 QUICK = Timeout(total=5, connect=2, first_byte=3, idle=0.3)
-
-
-@pytest.fixture(autouse=True)
-def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry_module, "_INITIAL_BACKOFF", 0.01)
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from typing import Any
 import anyio
 import pytest
 
-import asynctool._retry as retry_module
 from asynctool import AsyncClient, AsyncToolError, Timeout
 from asynctool.testing import (
     ModelServer,
@@ -229,8 +228,3 @@ async def test_soak_1000_concurrent_streams(request: pytest.FixtureRequest) -> N
 
 def test_every_kind_of_the_mix_has_an_expected_outcome() -> None:
     assert set(FAULTS) | {"retry"} == set(EXPECTED)
-
-
-@pytest.fixture(autouse=True)
-def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry_module, "_INITIAL_BACKOFF", 0.01)

@@ -288,10 +288,14 @@ async def test_closing_early_makes_final_completion_incomplete(
 
 
 async def test_snapshot_during_iteration(server: LocalServer, client: AsyncClient) -> None:
-    server.script(stream(sse(chunk("a"), chunk("b", finish_reason="stop"))))
+    first, rest = sse(chunk("a"), done=False), sse(chunk("b", finish_reason="stop"))
+    server.script(stream(first, rest, delay=0.2))  # the second chunk comes in a later read
     async with await open_stream(client) as s:
         await s.__anext__()
-        assert s.snapshot().choices[0].message.content in ("a", "ab")
+        assert s.snapshot().choices[0].message.content == "a"
+        assert s.snapshot().choices[0].finish_reason is None
+        await s.get_final_completion()
+        assert s.snapshot().choices[0].message.content == "ab"
 
 
 async def test_cancelling_mid_stream_releases_the_connection(server: LocalServer) -> None:

@@ -38,11 +38,6 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 KEY = "sk-very-secret-key-123"
 
 
-@pytest.fixture(autouse=True)
-def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry_module, "_INITIAL_BACKOFF", 0.01)
-
-
 async def create(client: AsyncClient) -> str | None:
     done = await client.chat.completions.create(model="m", messages=MESSAGES)
     return done.choices[0].message.content
