@@ -1,18 +1,13 @@
-"""asynctool: an asyncio-native client for OpenAI-compatible chat completions with tools."""
+"""asynctool: an asyncio-native client for OpenAI-compatible chat completions with tools.
 
-from ._agent import Agent as Agent
-from ._agent import AgentOptions as AgentOptions
-from ._agent import AgentStream as AgentStream
+The client, its types and its errors are imported with the package. The tool and agent stack
+(signature introspection, docstring parsing, JSON Schema generation, anyio) is imported on first
+use of one of its names, so a program that only sends requests never pays for it.
+"""
+
+import typing as _typing
+
 from ._client import AsyncClient as AsyncClient
-from ._docstrings import DocstringWarning as DocstringWarning
-from ._events import AgentEvent as AgentEvent
-from ._events import RunCompleted as RunCompleted
-from ._events import RunResult as RunResult
-from ._events import TextDelta as TextDelta
-from ._events import ToolCallReady as ToolCallReady
-from ._events import ToolCallStarted as ToolCallStarted
-from ._events import ToolResult as ToolResult
-from ._events import TurnCompleted as TurnCompleted
 from ._exceptions import AgentError as AgentError
 from ._exceptions import APIConnectionError as APIConnectionError
 from ._exceptions import APIError as APIError
@@ -45,15 +40,9 @@ from ._exceptions import ToolErrorLimitExceeded as ToolErrorLimitExceeded
 from ._exceptions import ToolTimeoutError as ToolTimeoutError
 from ._exceptions import UnknownToolError as UnknownToolError
 from ._exceptions import UnprocessableEntityError as UnprocessableEntityError
-from ._execute import Deny as Deny
-from ._execute import Rewrite as Rewrite
 from ._stream import ChatStream as ChatStream
 from ._stream import ChatStreamManager as ChatStreamManager
 from ._stream import ParsedChatStream as ParsedChatStream
-from ._tools import Tool as Tool
-from ._tools import ToolContext as ToolContext
-from ._tools import ToolRegistry as ToolRegistry
-from ._tools import tool as tool
 from ._transport import Timeout as Timeout
 from ._types import AssistantMessage as AssistantMessage
 from ._types import AudioContentPart as AudioContentPart
@@ -98,6 +87,48 @@ from ._types import URLCitation as URLCitation
 from ._types import Usage as Usage
 from ._types import UserMessage as UserMessage
 from ._version import __version__ as __version__
+
+if _typing.TYPE_CHECKING:
+    from ._agent import Agent as Agent
+    from ._agent import AgentOptions as AgentOptions
+    from ._agent import AgentStream as AgentStream
+    from ._docstrings import DocstringWarning as DocstringWarning
+    from ._events import AgentEvent as AgentEvent
+    from ._events import RunCompleted as RunCompleted
+    from ._events import RunResult as RunResult
+    from ._events import TextDelta as TextDelta
+    from ._events import ToolCallReady as ToolCallReady
+    from ._events import ToolCallStarted as ToolCallStarted
+    from ._events import ToolResult as ToolResult
+    from ._events import TurnCompleted as TurnCompleted
+    from ._execute import Deny as Deny
+    from ._execute import Rewrite as Rewrite
+    from ._tools import Tool as Tool
+    from ._tools import ToolContext as ToolContext
+    from ._tools import ToolRegistry as ToolRegistry
+    from ._tools import tool as tool
+
+# Imported on first use (PEP 562): each name and the module that defines it.
+_LAZY = {
+    "Agent": "_agent",
+    "AgentOptions": "_agent",
+    "AgentStream": "_agent",
+    "DocstringWarning": "_docstrings",
+    "AgentEvent": "_events",
+    "RunCompleted": "_events",
+    "RunResult": "_events",
+    "TextDelta": "_events",
+    "ToolCallReady": "_events",
+    "ToolCallStarted": "_events",
+    "ToolResult": "_events",
+    "TurnCompleted": "_events",
+    "Deny": "_execute",
+    "Rewrite": "_execute",
+    "Tool": "_tools",
+    "ToolContext": "_tools",
+    "ToolRegistry": "_tools",
+    "tool": "_tools",
+}
 
 __all__ = [
     "APIConnectionError",
@@ -198,3 +229,18 @@ __all__ = [
     "UserMessage",
     "tool",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -12,13 +12,13 @@ import msgspec
 from ._accumulate import decode_with_quirks
 from ._closing import AsyncCloseable
 from ._exceptions import APIError, InvalidRequestError
-from ._output import Structured, is_output_type
-from ._request import ChatCompletionRequest, build_body, encode_body
+from ._request import ChatCompletionRequest, build_body, encode_body, is_output_type
 from ._stream import ChatStream, ChatStreamManager, ParsedChatStream, error_in
 from ._transport import AuthStyle, Response, Timeout, Transport
 from ._types import ChatCompletion, ParsedChatCompletion, completion_decoder
 
 if TYPE_CHECKING:
+    from ._output import Structured
     from ._request import CompletionParams, ParseParams
 
 T = TypeVar("T")
@@ -258,9 +258,7 @@ class Completions:
         """
         if "stream" in params:
             raise InvalidRequestError("stream", "stream() always streams; do not pass stream")
-        structured = (
-            Structured.of(params) if is_output_type(params.get("response_format")) else None
-        )
+        structured = _structured(params) if is_output_type(params.get("response_format")) else None
         request = build_body(model=model, messages=messages, stream=True, params=params)
         body = encode_body(request, params.get("extra_body"))
         max_event_size = self._client.max_event_size
@@ -300,7 +298,7 @@ class Completions:
                 parsed; each carries the completion.
         """
         fields: dict[str, Any] = {**params, "response_format": response_format}
-        structured = Structured.of(fields)
+        structured = _structured(fields)
         completion = await self.create(
             model=model,
             messages=messages,
@@ -309,6 +307,13 @@ class Completions:
             **fields,
         )
         return structured.parse(completion)
+
+
+def _structured(params: dict[str, Any]) -> Structured:
+    """The structured-output spec of `params`; the schema stack is imported on first use."""
+    from ._output import Structured
+
+    return Structured.of(params)
 
 
 async def _check_stream_type(response: Response) -> None:

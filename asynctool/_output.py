@@ -26,7 +26,7 @@ from ._exceptions import (
     SchemaError,
     ToolArgumentsError,
 )
-from ._request import SupportsToolDefinition
+from ._request import SupportsToolDefinition, is_output_type
 from ._schema import schema_for_type
 from ._strict import to_strict_schema
 from ._types import (
@@ -45,7 +45,6 @@ __all__ = [
     "ArgumentParsers",
     "OutputSpec",
     "Structured",
-    "is_output_type",
     "parse_completion",
 ]
 
@@ -285,11 +284,6 @@ class Structured:
 
     def parse(self, completion: ChatCompletion) -> ParsedChatCompletion[Any]:
         return parse_completion(completion, self.spec, self.parsers)
-
-
-def is_output_type(value: object) -> bool:
-    """Whether a `response_format` is a type to parse into (not a dict to send as is)."""
-    return value is not None and not isinstance(value, Mapping)
 
 
 def _strict_tool(tool: Any, i: int, parsers: dict[str, Any]) -> Any:

@@ -25,6 +25,7 @@ __all__ = [
     "build_body",
     "checked_messages",
     "encode_body",
+    "is_output_type",
 ]
 
 _Temperature = Annotated[float, msgspec.Meta(ge=0, le=2)]
@@ -130,6 +131,11 @@ class SupportsToolDefinition(Protocol):
 
     @property
     def definition(self) -> Mapping[str, Any]: ...
+
+
+def is_output_type(value: object) -> bool:
+    """Whether a `response_format` is a type to parse into (not a dict to send as is)."""
+    return value is not None and not isinstance(value, Mapping)
 
 
 def build_body(

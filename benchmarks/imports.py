@@ -4,8 +4,10 @@ Each sample is `python -c "import X"` started with `posix_spawn` and reaped with
 returns that child's own CPU time. The child then prints its `VmHWM` (peak RSS; `ru_maxrss` would
 carry the parent's, inherited through `vfork`), at a cost of microseconds. Libraries are sampled
 in turn (bare, msgspec, aiohttp, ..., then again), so a change in machine load touches them all
-alike. "Cold" means a new process, not a new install: the runner has imported every library
-it measures before, so their bytecode caches exist.
+alike. "Cold" means a new process, not a new install: every library is measured with its
+bytecode cache in place, as `pip install` leaves it. So the children may write `__pycache__`
+(`PYTHONDONTWRITEBYTECODE` is dropped from their environment) and one discarded import of each
+library comes first; otherwise a source checkout would be timed compiling itself.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def spawn(code: str) -> Sample:
     """Run `python -c code` in a fresh process and measure it."""
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.NamedTemporaryFile("r") as out:
         files = [(os.POSIX_SPAWN_OPEN, 1, out.name, os.O_WRONLY, 0)]
         files.append((os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0))
@@ -89,6 +92,8 @@ def time_imports(reps: int, names: list[str] | None = None) -> dict[str, ImportF
     """Median cold import of each library over `reps` samples, less the bare start."""
     chosen = [BARE, *(name for name in names or LIBRARIES if name != BARE)]
     samples: dict[str, list[Sample]] = {name: [] for name in chosen}
+    for name in chosen:
+        spawn(LIBRARIES[name])  # writes the bytecode cache if it is missing
     for _ in range(reps):
         for name in chosen:
             samples[name].append(spawn(LIBRARIES[name]))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import types
+
+import pytest
 
 import asynctool
 
@@ -24,8 +28,9 @@ CONTRACT = [  # names ../shared/API.md promises to users and conformance suites
 def test_all_is_sorted_and_matches_the_public_names() -> None:
     public = {
         name
-        for name, value in vars(asynctool).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)  # e.g. .testing
+        for name in dir(asynctool)
+        if not name.startswith("_")
+        and not isinstance(getattr(asynctool, name), types.ModuleType)  # e.g. .testing
     }
     assert asynctool.__all__ == sorted(asynctool.__all__)
     assert set(asynctool.__all__) == public
@@ -48,3 +53,23 @@ def test_every_public_name_has_a_docstring() -> None:
         if callable(getattr(asynctool, name)) and not getattr(asynctool, name).__doc__
     ]
     assert undocumented == []
+
+
+def test_the_tool_stack_is_imported_on_first_use() -> None:
+    script = (
+        "import sys, asynctool\n"
+        "heavy = ('asynctool._agent', 'asynctool._tools', 'asynctool._schema', 'docstring_parser',"
+        " 'anyio')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "from asynctool import Agent, tool\n"
+        "print(Agent.__module__, tool.__module__, 'asynctool._schema' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "asynctool._agent asynctool._tools True"]
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'NoSuchThing'"):
+        asynctool.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
