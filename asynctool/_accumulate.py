@@ -21,6 +21,7 @@ stream of N tokens costs O(N) in all. The merge rules, field by field:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -95,10 +96,11 @@ class _ChoiceState:
     def __init__(self, index: int) -> None:
         self.index = index
         self.role: str | None = None
-        # `None` until a fragment arrives: a field sent only as null stays null.
-        self.content: list[str] | None = None
-        self.refusal: list[str] | None = None
-        self.reasoning: list[str] | None = None
+        # Every fragment is kept, "" included, so an empty list means the field only ever came
+        # as null (or never), and it stays null.
+        self.content: list[str] = []
+        self.refusal: list[str] = []
+        self.reasoning: list[str] = []
         self.tool_calls: list[_ToolCallState] = []
         self.by_index: dict[int, _ToolCallState] = {}
         self.function_call: _ToolCallState | None = None
@@ -107,22 +109,15 @@ class _ChoiceState:
         self.refusal_logprobs: list[TokenLogprob] | None = None
         self.content_filter_results: dict[str, ContentFilterResult] | None = None
 
-    def merge(self, choice: ChunkChoice) -> None:
+    def merge_rest(self, choice: ChunkChoice) -> None:
+        """Merge what a chunk rarely carries: everything but content and tool calls."""
         delta = choice.delta
-        if delta.content is not None:
-            if self.content is None:
-                self.content = [delta.content]
-            else:
-                self.content.append(delta.content)
-        if delta.tool_calls is not None:
-            for fragment in delta.tool_calls:
-                self._call_for(fragment).merge(fragment)
         if delta.role is not None and self.role is None:
             self.role = delta.role
         if delta.refusal is not None:
-            self.refusal = _appended(self.refusal, delta.refusal)
+            self.refusal.append(delta.refusal)
         if delta.reasoning_content is not None:
-            self.reasoning = _appended(self.reasoning, delta.reasoning_content)
+            self.reasoning.append(delta.reasoning_content)
         if delta.function_call is not None:
             self._merge_function_call(delta.function_call)
         if choice.finish_reason is not None:
@@ -132,7 +127,7 @@ class _ChoiceState:
         if choice.content_filter_results is not None:
             self.content_filter_results = choice.content_filter_results
 
-    def _call_for(self, fragment: ChoiceDeltaToolCall) -> _ToolCallState:
+    def call_for(self, fragment: ChoiceDeltaToolCall) -> _ToolCallState:
         """The call this fragment continues, or a new one (see the module's rules)."""
         index, id = fragment.index, fragment.id
         if index is None:
@@ -188,13 +183,6 @@ class _ChoiceState:
         )
 
 
-def _appended(parts: list[str] | None, part: str) -> list[str]:
-    if parts is None:
-        return [part]
-    parts.append(part)
-    return parts
-
-
 def _extended(tokens: list[TokenLogprob] | None, more: list[TokenLogprob]) -> list[TokenLogprob]:
     if tokens is None:
         return list(more)
@@ -202,8 +190,8 @@ def _extended(tokens: list[TokenLogprob] | None, more: list[TokenLogprob]) -> li
     return tokens
 
 
-def _joined(parts: list[str] | None) -> str | None:
-    return None if parts is None else "".join(parts)
+def _joined(parts: list[str]) -> str | None:
+    return "".join(parts) if parts else None
 
 
 class ChatCompletionAccumulator:
@@ -236,20 +224,72 @@ class ChatCompletionAccumulator:
 
     def add(self, chunk: ChatCompletionChunk) -> None:
         """Merge one chunk into the completion."""
-        if not self._id:
-            self._take_metadata(chunk)
+        self.add_all((chunk,))
+
+    def add_all(self, chunks: Sequence[ChatCompletionChunk]) -> None:
+        """Merge chunks into the completion, in order; one call for all a read delivered.
+
+        This runs once per token, so it is written for the common chunk, one choice adding
+        content or one tool call's arguments: those are merged inline, the choice and the
+        call are looked up again only when they change, and the rarely sent fields are
+        checked in one condition and merged by `_ChoiceState.merge_rest`.
+        """
         choices = self._choices
-        for choice in chunk.choices:
-            state = choices.get(choice.index)
-            if state is None:
-                state = choices[choice.index] = _ChoiceState(choice.index)
-            state.merge(choice)
+        state: _ChoiceState | None = None
+        call: _ToolCallState | None = None  # the call the last fragment went to
+        for chunk in chunks:
+            if not self._id:
+                self._take_metadata(chunk)
+            for choice in chunk.choices:
+                if state is None or choice.index != state.index:
+                    state = choices.get(choice.index)
+                    if state is None:
+                        state = choices[choice.index] = _ChoiceState(choice.index)
+                    call = None
+                delta = choice.delta
+                if delta.content is not None:
+                    state.content.append(delta.content)
+                fragments = delta.tool_calls
+                if fragments is not None:
+                    for fragment in fragments:
+                        # A fragment with neither a new index nor an id continues the call.
+                        if (
+                            call is None
+                            or fragment.index != call.index
+                            or fragment.id is not None
+                            or call.index is None
+                        ):
+                            call = state.call_for(fragment)
+                        function = fragment.function
+                        if call.name is None or call.id is None or call.type is None:
+                            call.merge(fragment)  # its first fragment, or a provider's quirk
+                        elif function is not None and function.arguments:
+                            call.arguments.append(function.arguments)
+                if (
+                    delta.role is not None
+                    or choice.finish_reason is not None
+                    or delta.refusal is not None
+                    or delta.reasoning_content is not None
+                    or delta.function_call is not None
+                    or choice.logprobs is not None
+                    or choice.content_filter_results is not None
+                ):
+                    state.merge_rest(choice)
+            if chunk.usage is not None or chunk.prompt_filter_results is not None:
+                self._take_rare(chunk)
+        # Most chunks repeat these; the last one sent is what counts, so look from the end.
+        for chunk in reversed(chunks):
+            if chunk.system_fingerprint is not None:
+                self._system_fingerprint = chunk.system_fingerprint
+                break
+        for chunk in reversed(chunks):
+            if chunk.service_tier is not None:
+                self._service_tier = chunk.service_tier
+                break
+
+    def _take_rare(self, chunk: ChatCompletionChunk) -> None:
         if chunk.usage is not None:
             self._usage = chunk.usage
-        if chunk.system_fingerprint is not None:
-            self._system_fingerprint = chunk.system_fingerprint
-        if chunk.service_tier is not None:
-            self._service_tier = chunk.service_tier
         if chunk.prompt_filter_results is not None:
             self._prompt_filter_results = chunk.prompt_filter_results
 

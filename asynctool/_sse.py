@@ -28,7 +28,7 @@ costs linear time, and its size is checked as it grows, so the bound caps memory
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, cast
 
 import msgspec
 
@@ -134,6 +134,19 @@ class SSEDecoder:
                 stream cannot be decoded further, and events this chunk completed before the
                 oversized line are not returned.
         """
+        return [
+            ServerSentEvent(data=event) if isinstance(event, bytes) else event
+            for event in self.feed_data(chunk)
+        ]
+
+    def feed_data(self, chunk: bytes) -> list[bytes | ServerSentEvent]:
+        """Parse the next piece of the stream, as `feed`, handing plain events over as bytes.
+
+        A plain event, one of type `message` with no event ID in force and no `retry`, is
+        given as its data alone: it is all such an event holds, and a streamed completion is
+        made of them, so no event object is built per token. Other events come as
+        `ServerSentEvent`. Raises as `feed`.
+        """
         if self._carry:
             chunk = self._resume(chunk)
         # Bytes are looked for by their int value (13 is CR, 10 is LF): `b"\r" in chunk` first
@@ -203,8 +216,21 @@ class SSEDecoder:
         self._head = b""
         return head[len(_BOM) :] if head.startswith(_BOM) else head
 
-    def _feed_lines(self, chunk: bytes) -> list[ServerSentEvent]:
+    def _feed_lines(self, chunk: bytes) -> list[bytes | ServerSentEvent]:
         """Parse an LF-only chunk holding at least one line end."""
+        cut = self._plain_run(chunk) or self._blocks(chunk)
+        events, tail = cut
+        if 10 in tail:
+            lines = tail.split(b"\n")
+            tail = lines.pop()
+            self._feed_block_lines(lines, events)
+        if tail:
+            self._pending.append(tail)
+        self._pending_size = len(tail)
+        return events
+
+    def _blocks(self, chunk: bytes) -> tuple[list[bytes | ServerSentEvent], bytes]:
+        """The events of the blocks that end in `chunk` and what follows the last of them."""
         blocks = chunk.split(b"\n\n")
         tail = blocks.pop()
         pending = self._pending
@@ -217,19 +243,44 @@ class SSEDecoder:
                 pending.append(tail)
                 tail = b"".join(pending)
             self._pending = []
-        events: list[ServerSentEvent] = []
+        events: list[bytes | ServerSentEvent] = []
         if blocks:
             self._feed_blocks(blocks, events)
-        if 10 in tail:
-            lines = tail.split(b"\n")
-            tail = lines.pop()
-            self._feed_block_lines(lines, events)
-        if tail:
-            self._pending.append(tail)
-        self._pending_size = len(tail)
-        return events
+        return events, tail
 
-    def _feed_blocks(self, blocks: list[bytes], events: list[ServerSentEvent]) -> None:
+    def _plain_run(self, chunk: bytes) -> tuple[list[bytes | ServerSentEvent], bytes] | None:
+        """As `_blocks` when, up to its last blank line, `chunk` is a run of plain single-line
+        events (`data: X`, blank line) following a dispatched event; else None, and nothing
+        has changed.
+
+        This is the shape of a streamed completion, and it is checked and cut on the whole
+        chunk at once: split at every `"\\n\\ndata: "`, the run is a run of such events if no
+        piece holds a line feed, which is to say each block was one `data: ` line. No block is
+        looked at on its own.
+        """
+        end = chunk.rfind(b"\n\n")
+        if end < 0 or self._data or self._event_type or self._retry is not None:
+            return None
+        if self._id_buffer is not None:
+            return None
+        pending = self._pending
+        if pending:
+            # The partial line from earlier chunks: its end is here, so it is joined once.
+            run = b"".join([*pending, memoryview(chunk)[:end]])
+        else:
+            run = chunk[:end]
+        if not run.startswith(b"data: "):
+            return None
+        data = run.split(b"\n\ndata: ")
+        # `count(b"\n")` would look at each byte in turn; a join and a memchr are faster.
+        if 10 in b"".join(data):
+            return None
+        data[0] = data[0][6:]
+        self._pending = []
+        self.last_event_id = None
+        return cast("list[bytes | ServerSentEvent]", data), chunk[end + 2 :]
+
+    def _feed_blocks(self, blocks: list[bytes], events: list[bytes | ServerSentEvent]) -> None:
         """Parse blocks that each end with a blank line, so each dispatches."""
         append = events.append
         # Only the first block can continue an event begun in an earlier chunk.
@@ -240,7 +291,7 @@ class SSEDecoder:
                 # removeprefix is one call where a slice, a compare and a slice are three.
                 data = block.removeprefix(b"data: ")
                 if len(data) != len(block) and 10 not in data:
-                    append(ServerSentEvent("message", data, last_id, None))
+                    append(data if last_id is None else ServerSentEvent("message", data, last_id))
                     continue
             self._feed_block_lines(block.split(b"\n"), events)
             self._dispatch(events)
@@ -248,7 +299,7 @@ class SSEDecoder:
             fresh = True
         self.last_event_id = last_id
 
-    def _feed_block_lines(self, lines: list[bytes], events: list[ServerSentEvent]) -> None:
+    def _feed_block_lines(self, lines: list[bytes], events: list[bytes | ServerSentEvent]) -> None:
         """Interpret complete lines one by one."""
         for line in lines:
             if not line:
@@ -295,14 +346,16 @@ class SSEDecoder:
             self._data = []
             raise self._too_large("the data of one event", preview)
 
-    def _dispatch(self, events: list[ServerSentEvent]) -> None:
+    def _dispatch(self, events: list[bytes | ServerSentEvent]) -> None:
         """Handle a blank line: emit the event if it has data, then start a new one."""
         self.last_event_id = self._id_buffer
         if self._data:
             data = b"\n".join(self._data)
-            events.append(
-                ServerSentEvent(self._event_type or "message", data, self._id_buffer, self._retry)
-            )
+            event_type = self._event_type or "message"
+            if event_type == "message" and self._id_buffer is None and self._retry is None:
+                events.append(data)
+            else:
+                events.append(ServerSentEvent(event_type, data, self._id_buffer, self._retry))
             self._data = []
             self._data_size = 0
         self._event_type = ""

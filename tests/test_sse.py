@@ -438,3 +438,73 @@ def test_any_split_gives_the_same_events(stream: bytes, data: st.DataObject) -> 
     expected, expected_incomplete = reference_decode(stream)
     assert [(e.event, e.text, e.id, e.retry) for e in events] == expected
     assert incomplete is expected_incomplete
+
+
+# --- feed_data: plain events as bytes, and the whole-run path that cuts them -------------------
+
+_PLAIN = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\r\n"), max_size=8)
+# Runs of plain events, as a completion streams them, broken now and then by something else.
+_INTERRUPTION = st.sampled_from(
+    [
+        b": ping\n\n",
+        b"\n\n",
+        b"data: a\ndata: b\n\n",
+        b"event: error\ndata: e\n\n",
+        b"id: 7\n\n",
+        b"id:\n\n",
+        b"retry: 5\ndata: r\n\n",
+        b"data:no-space\n\n",
+        b"data: x\n\n\n",
+        b"data: [DONE]\n\n",
+    ]
+)
+_RUN_BLOCK = _PLAIN.map(lambda text: b"data: " + text.encode() + b"\n\n") | _INTERRUPTION
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    blocks=st.lists(_RUN_BLOCK, max_size=12),
+    tail=st.sampled_from([b"", b"data: cut"]),
+    data=st.data(),
+)
+def test_runs_of_plain_events_split_anywhere(
+    blocks: list[bytes], tail: bytes, data: st.DataObject
+) -> None:
+    stream = b"".join(blocks) + tail
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    events, incomplete = decode(*pieces)
+    expected, expected_incomplete = reference_decode(stream)
+    assert [(e.event, e.text, e.id, e.retry) for e in events] == expected
+    assert incomplete is expected_incomplete
+
+
+@settings(max_examples=200, deadline=None)
+@given(stream=event_streams())
+def test_feed_data_gives_plain_events_as_bytes(stream: bytes) -> None:
+    items = SSEDecoder().feed_data(stream)
+    events, _ = decode(stream)
+    assert len(items) == len(events)
+    for item, event in zip(items, events, strict=True):
+        if isinstance(item, bytes):
+            assert (event.event, event.id, event.retry) == ("message", None, None)
+            assert item == event.data
+        else:
+            assert item == event
+            assert (item.event, item.id, item.retry) != ("message", None, None)
+
+
+def test_a_run_of_plain_events_is_cut_at_once() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed_data(b"data: 1\n\ndata: 2\n\ndata: 3") == [b"1", b"2"]
+    assert decoder.feed_data(b"\n\ndata: 4\n\n") == [b"3", b"4"]
+    assert decoder.feed_data(b"data: 5\n\nid: 9\n\ndata: 6\n\n") == [b"5", ev(b"6", id="9")]
+    # An ID in force makes every later event carry it, so none is plain any more.
+    assert decoder.feed_data(b"data: 7\n\n") == [ev(b"7", id="9")]
+    assert decoder.close() is False
+
+
+def test_a_run_that_continues_an_event_is_not_plain() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed_data(b"data: a\n") == []
+    assert decoder.feed_data(b"data: b\n\ndata: c\n\n") == [b"a\nb", b"c"]

@@ -16,6 +16,7 @@ from asynctool import (
     Timeout,
 )
 from asynctool._exceptions import APITimeoutError
+from asynctool._stream import error_in
 from tests.conftest import LocalServer, chunk, reply, sse, stream
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -316,3 +317,39 @@ async def test_cancelling_mid_stream_releases_the_connection(server: LocalServer
         connector = client._transport._get_session().connector
         assert connector is not None
         assert len(connector._acquired) == 0  # no connection is left checked out
+
+
+async def test_a_read_of_many_events_is_handed_out_in_order_and_in_batches(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    words = [f"w{i} " for i in range(300)]  # one write, so reads hold far more than a batch
+    server.script(stream(sse(*(chunk(w) for w in words), chunk(finish_reason="stop"))))
+    async with await open_stream(client) as s:
+        first = await s.__anext__()
+        # Only the first batch is decoded (and accumulated) so far, not the whole read.
+        assert first.choices[0].delta.content == "w0 "
+        so_far = s.snapshot().choices[0].message.content or ""
+        assert "w0 w1 " in so_far and len(so_far) < len("".join(words))
+        rest = [c.choices[0].delta.content async for c in s]
+    assert [first.choices[0].delta.content, *rest] == [*words, None]
+    assert (await s.get_final_completion()).choices[0].message.content == "".join(words)
+
+
+async def test_an_error_after_many_events_keeps_every_one_before_it(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    words = [f"{i}," for i in range(200)]
+    error = b'data: {"error": {"message": "overloaded"}}\n\n'
+    server.script(stream(sse(*(chunk(w) for w in words), done=False) + error))
+    seen = []
+    with pytest.raises(APIError, match="overloaded") as info:
+        async for c in await open_stream(client):
+            seen.append(c.choices[0].delta.content)
+    assert seen == words
+    assert info.value.partial_completion is not None
+    assert info.value.partial_completion.choices[0].message.content == "".join(words)
+
+
+def test_error_in_ignores_what_is_not_json() -> None:
+    assert error_in(b"not json") is None
+    assert error_in(b'{"error": {"message": "m"}}') is not None
