@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
+from operator import attrgetter
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -47,6 +48,7 @@ T = TypeVar("T")
 _DONE = b"[DONE]"
 _SHOWN_DATA = 200  # how much of undecodable data an error message quotes
 _BATCH = 64  # events decoded at a time
+_choices_of = attrgetter("choices")
 
 
 class _ErrorProbe(msgspec.Struct):
@@ -148,9 +150,21 @@ class ChatStream(AsyncCloseable):
         """
         backlog = self._backlog
         self._backlog = backlog[_BATCH:]
+        batch = backlog[:_BATCH]
+        # The usual batch, every event a chunk with choices, is decoded and checked by C loops.
+        # Anything else (an event object, [DONE], an error, a usage chunk, bad data) raises or
+        # fails the check, and the batch goes through `_take`, one event at a time.
+        try:
+            chunks = list(map(chunk_decoder.decode, batch))  # type: ignore[arg-type]
+        except (TypeError, msgspec.DecodeError, RecursionError):
+            chunks = []
+        if chunks and all(map(_choices_of, chunks)):
+            self._ready = iter(chunks)
+            self._accumulator.add_all(chunks)
+            return
         queue: list[ChatCompletionChunk] = []
         self._ready = iter(queue)  # a list iterator sees what is appended
-        self._take(backlog[:_BATCH], queue)
+        self._take(batch, queue)
 
     def _take(
         self, events: list[bytes | ServerSentEvent], queue: list[ChatCompletionChunk]
