@@ -227,7 +227,7 @@ class ChatCompletionAccumulator:
         self.add_all((chunk,))
 
     def add_all(self, chunks: Sequence[ChatCompletionChunk]) -> None:
-        """Merge chunks into the completion, in order; one call for all a read delivered.
+        """Merge chunks into the completion, in order: one call for a batch of a stream.
 
         This runs once per token, so it is written for the common chunk, one choice adding
         content or one tool call's arguments: those are merged inline, the choice and the

@@ -19,11 +19,16 @@ The rules are those of the WHATWG HTML Standard, "Server-sent events", sections 
 Everything is done on bytes: CR and LF never occur inside a multi-byte UTF-8 sequence, so lines
 split on bytes are the same lines a text decoder would find, and only field values that need to
 be text (``event``, ``id``) are decoded. Performance shapes the code, since every byte of every
-streamed completion passes through it: a chunk with a CR is first normalised to LF-only, the chunk
-is cut into blocks at each ``\\n\\n`` (one event each in the usual stream), and a block that is a
-single ``data: `` line becomes an event without being looked at line by line. A partial line is
-kept as a list of pieces and joined once, when its end arrives, so a huge line fed in small pieces
-costs linear time, and its size is checked as it grows, so the bound caps memory too.
+streamed completion passes through it: a chunk with a CR is first normalised to LF-only; a chunk
+that is a run of single-line ``data: `` events (a streamed completion) is split into their data in
+one call and checked with one search; any other chunk is cut into blocks at each ``\\n\\n``, and
+a block that is a single ``data: `` line becomes an event without being looked at line by line.
+`feed_data` hands plain events (type ``message``, no ID, no retry) over as their data bytes, so
+the stream builds no object per token; `feed` gives every event as a `ServerSentEvent`.
+
+A partial line is kept as a list of pieces and joined once, when its end arrives, so a huge line
+fed in small pieces costs linear time, and its size is checked as it grows, so the bound caps
+memory too.
 """
 
 from __future__ import annotations

@@ -216,7 +216,8 @@ def _header(results: dict[str, Any]) -> str:
     return (
         f"Measured {meta['date']} on {machine['platform']} ({machine['cpu']}, "
         f"{machine['cpus']} CPUs), Python {machine['python']}; {libs}. "
-        f"Mode `{meta['mode']}`: {meta['reps']} repetition(s), each in a new process, "
+        f"Mode `{meta['mode']}`: {meta['reps']} repetition(s) "
+        f"({meta.get('sdk_reps', meta['reps'])} for the OpenAI SDK), each in a new process, "
         f"figures are medians; load average {machine['load_before']} before, "
         f"{machine['load_after']} after. CPU is the client process's own "
         "(`time.process_time()`); the server runs in another process and used at most "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import run, scenarios, worker
+from benchmarks import instructions, run, scenarios, worker
 from benchmarks.clients import unavailable
 from benchmarks.processes import ServerProcess, running_server
 from benchmarks.scenarios import TINY, Tally
@@ -79,3 +79,13 @@ def test_command_line_writes_json_and_table(tmp_path: Path) -> None:
     table = (tmp_path / "results.md").read_text("utf-8")
     assert "| text stream, 30 chunks (per chunk) | floor |" in table
     assert "asynctool targets" in table
+
+
+@pytest.mark.parametrize("shape", list(instructions.SHAPES))
+def test_instruction_harness_sees_every_chunk(shape: str, tmp_path: Path) -> None:
+    chunks = instructions.SHAPES[shape](40)
+    body = tmp_path / "body"
+    body.write_bytes(scenarios.sse(chunks))
+    assert [instructions.run_once(mode, str(body)) for mode in instructions.MODES] == [
+        len(chunks)
+    ] * 3
