@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from benchmarks import scenarios
@@ -35,7 +36,7 @@ PIECE = 1 << 16
 
 
 class _Response:
-    """What `ChatStream` reads from, handing out pieces of a prepared body."""
+    """What `ChatStream` and the floor read from, handing out pieces of a prepared body."""
 
     request_id = None
 
@@ -46,6 +47,11 @@ class _Response:
     async def read_chunk(self) -> bytes:
         return next(self._pieces, b"")
 
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        """The floor reads `aiohttp.StreamReader.iter_any()`; this is its stand-in."""
+        for piece in self._pieces:
+            yield piece
+
     def close(self) -> None:
         pass
 
@@ -54,20 +60,9 @@ class _Response:
 
 
 async def _floor(body: bytes) -> int:
-    from benchmarks.clients.floor import _chunk_decoder
+    from benchmarks.clients.floor import _count_split
 
-    response, partial, count = _Response(body), b"", 0
-    while piece := await response.read_chunk():
-        lines = (partial + piece).split(b"\n")
-        partial = lines.pop()
-        for line in lines:
-            if not line.startswith(b"data: "):
-                continue
-            if line.startswith(b"data: [DONE]"):
-                return count
-            _chunk_decoder.decode(line[6:])
-            count += 1
-    return count
+    return await _count_split(_Response(body))  # type: ignore[arg-type]
 
 
 async def _asynctool(body: bytes, final: bool) -> int:
