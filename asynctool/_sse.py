@@ -264,9 +264,7 @@ class SSEDecoder:
         looked at on its own.
         """
         end = chunk.rfind(b"\n\n")
-        if end < 0 or self._data or self._event_type or self._retry is not None:
-            return None
-        if self._id_buffer is not None:
+        if end < 0 or self._mid_event() or self._id_buffer is not None:
             return None
         pending = self._pending
         if pending:
@@ -285,11 +283,15 @@ class SSEDecoder:
         self.last_event_id = None
         return cast("list[bytes | ServerSentEvent]", data), chunk[end + 2 :]
 
+    def _mid_event(self) -> bool:
+        """Whether lines of an event not yet dispatched were read (its data, type or retry)."""
+        return bool(self._data or self._event_type or self._retry is not None)
+
     def _feed_blocks(self, blocks: list[bytes], events: list[bytes | ServerSentEvent]) -> None:
         """Parse blocks that each end with a blank line, so each dispatches."""
         append = events.append
         # Only the first block can continue an event begun in an earlier chunk.
-        fresh = not (self._data or self._event_type or self._retry is not None)
+        fresh = not self._mid_event()
         last_id = self._id_buffer
         for block in blocks:
             if fresh:
