@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import tracemalloc
 
 import msgspec
 import pytest
@@ -508,3 +509,35 @@ def test_a_run_that_continues_an_event_is_not_plain() -> None:
     decoder = SSEDecoder()
     assert decoder.feed_data(b"data: a\n") == []
     assert decoder.feed_data(b"data: b\n\ndata: c\n\n") == [b"a\nb", b"c"]
+
+
+@pytest.mark.parametrize("at", [0, 63, 64, 150, 299])
+def test_a_long_run_is_checked_to_its_end(at: int) -> None:
+    # The run is searched for line feeds a few dozen events at a time: a two-line event deep
+    # in it must still send the chunk down the line-by-line path.
+    blocks = [b"data: %d\n\n" % i for i in range(300)]
+    blocks[at] = b"data: %d\ndata: more\n\n" % at
+    expected = [b"%d" % i for i in range(300)]
+    expected[at] = b"%d\nmore" % at
+    decoder = SSEDecoder()
+    assert decoder.feed_data(b"".join(blocks) + b"data: next") == expected
+    assert decoder.feed_data(b"\n\n") == [b"next"]
+
+
+def test_a_large_read_is_cut_without_copying_it() -> None:
+    # A read of a streamed completion can be 256 KiB. A copy of it, made and freed at every
+    # read, makes malloc return the top of its heap to the system and fault it in again.
+    event = b'data: {"choices":[{"index":0,"delta":{"content":"%s"}}]}\n\n'
+    chunk = b"".join(event % (b"x" * (i % 50)) for i in range(4000)) + b"data: {"
+    decoder = SSEDecoder()
+    decoder.feed_data(b"data: ")  # a partial line carried over, as between reads
+    tracemalloc.start()
+    try:
+        events = decoder.feed_data(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(events) == 4000
+    pieces = sum(map(sys.getsizeof, events)) + sys.getsizeof(events)
+    # What is kept is the events themselves; scratch space on top of them stays small.
+    assert peak - pieces < len(chunk) // 4
