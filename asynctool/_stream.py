@@ -152,32 +152,40 @@ class ChatStream(AsyncCloseable):
         self._backlog = backlog[_BATCH:]
         batch = backlog[:_BATCH]
         # The usual batch, every event a chunk with choices, is decoded and checked by C loops.
-        # Anything else (an event object, [DONE], an error, a usage chunk, bad data) raises or
-        # fails the check, and the batch goes through `_take`, one event at a time.
+        # Decoding raises at the first event that is not a chunk (an event object, [DONE], bad
+        # data), and `extend` keeps the chunks decoded before it. From there, or from the first
+        # chunk without choices (usage, an error object), the batch goes through `_take`, one
+        # event at a time; what was decoded is not decoded again.
+        chunks: list[ChatCompletionChunk] = []
         try:
-            chunks = list(map(chunk_decoder.decode, batch))  # type: ignore[arg-type]
+            chunks.extend(map(chunk_decoder.decode, batch))  # type: ignore[arg-type]
         except (TypeError, msgspec.DecodeError, RecursionError):
-            chunks = []
-        if chunks and all(map(_choices_of, chunks)):
+            pass
+        if len(chunks) == len(batch) and all(map(_choices_of, chunks)):
             self._ready = iter(chunks)
             self._accumulator.add_all(chunks)
             return
-        queue: list[ChatCompletionChunk] = []
+        usual = next((i for i, chunk in enumerate(chunks) if not chunk.choices), len(chunks))
+        queue = chunks[:usual]
         self._ready = iter(queue)  # a list iterator sees what is appended
-        self._take(batch, queue)
+        self._take(batch[usual:], queue, chunks[usual:])
 
     def _take(
-        self, events: list[bytes | ServerSentEvent], queue: list[ChatCompletionChunk]
+        self,
+        events: list[bytes | ServerSentEvent],
+        queue: list[ChatCompletionChunk],
+        decoded: list[ChatCompletionChunk],
     ) -> None:
-        """Decode the chunks among `events` into `queue`, until one ends the stream, and
-        accumulate them.
+        """Decode the chunks among `events` onto `queue`, until one ends the stream, and
+        accumulate the whole queue. `decoded` holds the chunks of the first events, already
+        decoded: those are not decoded again.
 
-        This loop runs once per token, so the common event, a chunk's data as bytes, takes the
-        fewest steps: a class check, a compare, a decode, two checks. Locals are bound once per
-        read, and the accumulator takes the read's chunks in one call.
+        This is the path of a batch with something unusual in it: an event object, [DONE], an
+        error, a chunk without choices, data that does not decode as it stands.
         """
         decode = chunk_decoder.decode
         append = queue.append
+        ahead = iter(decoded)
         done = _DONE
         chunk: ChatCompletionChunk | None
         end: Callable[[], None] | None = None
@@ -189,18 +197,20 @@ class ChatStream(AsyncCloseable):
                 if event.event == "error":  # type: ignore[union-attr]
                     end = partial(self._fail, _error_from(data))
                     break
-            if data == done:
-                end = self._finish
-                break
-            try:
-                chunk = decode(data)
-            except msgspec.ValidationError:
-                chunk = _quirky_chunk(data)
-            except (msgspec.DecodeError, RecursionError):  # too deep nesting: RecursionError
-                chunk = None
+            chunk = next(ahead, None)
             if chunk is None:
-                end = partial(self._fail, _undecodable(data))
-                break
+                if data == done:
+                    end = self._finish
+                    break
+                try:
+                    chunk = decode(data)
+                except msgspec.ValidationError:
+                    chunk = _quirky_chunk(data)
+                except (msgspec.DecodeError, RecursionError):  # too deep nesting: RecursionError
+                    chunk = None
+                if chunk is None:
+                    end = partial(self._fail, _undecodable(data))
+                    break
             # Error objects decode as chunks with no choices; only those are looked at twice.
             if not chunk.choices and (chunk.usage is None or chunk.object == "error"):
                 error = error_in(data)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 
 from asynctool import (
@@ -16,7 +18,8 @@ from asynctool import (
     Timeout,
 )
 from asynctool._exceptions import APITimeoutError
-from asynctool._stream import error_in
+from asynctool._stream import _BATCH, error_in
+from asynctool._types import ChatCompletionChunk, chunk_decoder
 from tests.conftest import LocalServer, chunk, reply, sse, stream
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -348,6 +351,49 @@ async def test_an_error_after_many_events_keeps_every_one_before_it(
     assert seen == words
     assert info.value.partial_completion is not None
     assert info.value.partial_completion.choices[0].message.content == "".join(words)
+
+
+class _CountingDecoder:
+    """Stands in for the chunk decoder and keeps every chunk it decoded."""
+
+    def __init__(self) -> None:
+        self.decoded: list[ChatCompletionChunk] = []
+
+    def decode(self, data: bytes) -> ChatCompletionChunk:
+        result = chunk_decoder.decode(data)  # raises, as the real one, for what is not a chunk
+        self.decoded.append(result)
+        return result
+
+
+@pytest.mark.parametrize(
+    "interruption",
+    [
+        b"",  # the last batch holds chunks, then the usage chunk and [DONE]
+        b"id: 7\ndata: " + msgspec.json.encode(chunk("with an id")) + b"\n\n",  # an event object
+        msgspec.json.encode({"choices": [], "usage": None}).join([b"data: ", b"\n\n"]),
+    ],
+)
+async def test_a_chunk_with_choices_is_decoded_once(
+    server: LocalServer,
+    client: AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    interruption: bytes,
+) -> None:
+    # A batch with an unusual event in it decodes event by event from there on; the chunks
+    # it decoded before that event are kept, not decoded again.
+    words = [f"{i}," for i in range(_BATCH + 20)]
+    usage = {**chunk(), "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2}}
+    middle = _BATCH + 6
+    events = [*map(chunk, words[:middle]), interruption, *map(chunk, words[middle:])]
+    server.script(stream(sse(*events, chunk(finish_reason="stop"), usage)))
+    counting = _CountingDecoder()
+    monkeypatch.setattr("asynctool._stream.chunk_decoder", counting)
+    final = await (await open_stream(client)).get_final_completion()
+    contents = Counter(c.choices[0].delta.content for c in counting.decoded if c.choices)
+    assert set(contents.values()) == {1}
+    assert set(contents) >= {*words, None}
+    assert (final.choices[0].message.content or "").startswith("".join(words[:middle]))
+    assert final.usage is not None and final.usage.completion_tokens == 2
 
 
 def test_error_in_ignores_what_is_not_json() -> None:
