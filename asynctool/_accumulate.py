@@ -183,6 +183,12 @@ class _ChoiceState:
         )
 
 
+# Equal to nothing: `add_all`'s "no choice, no call yet".
+_UNSET: Any = object()
+# Where `add_all` starts, never written to: `_UNSET` makes it look up the real state first.
+_UNUSED = _ChoiceState(0)
+
+
 def _extended(tokens: list[TokenLogprob] | None, more: list[TokenLogprob]) -> list[TokenLogprob]:
     if tokens is None:
         return list(more)
@@ -230,41 +236,48 @@ class ChatCompletionAccumulator:
         """Merge chunks into the completion, in order: one call for a batch of a stream.
 
         This runs once per token, so it is written for the common chunk, one choice adding
-        content or one tool call's arguments: those are merged inline, the choice and the
-        call are looked up again only when they change, and the rarely sent fields are
-        checked in one condition and merged by `_ChoiceState.merge_rest`.
+        content or one tool call's arguments. The choice's state, and the call its last
+        fragment went to, are looked up again only when they change. A fragment that goes on
+        with a call whose id, type and name are known only appends its arguments; any other
+        goes through `call_for` and `merge`. The rarely sent fields are checked in one
+        condition and merged by `_ChoiceState.merge_rest`.
         """
-        choices = self._choices
-        state: _ChoiceState | None = None
-        call: _ToolCallState | None = None  # the call the last fragment went to
-        for chunk in chunks:
-            if not self._id:
+        if not self._id:
+            for chunk in chunks:
                 self._take_metadata(chunk)
+                if self._id:
+                    break
+        choices = self._choices
+        # The state of the last chunk's choice, and the call its last fragment went to, by
+        # index; `_UNSET` equals no index, so both are set before they are first used.
+        state_index: object = _UNSET
+        state = _UNUSED
+        add_content = _UNUSED.content.append
+        call_index: object = _UNSET  # only while the call's id, type and name are known
+        add_arguments = _UNUSED.content.append
+        for chunk in chunks:
             for choice in chunk.choices:
-                if state is None or choice.index != state.index:
-                    state = choices.get(choice.index)
-                    if state is None:
-                        state = choices[choice.index] = _ChoiceState(choice.index)
-                    call = None
+                if choice.index != state_index:
+                    state_index = choice.index
+                    state = choices.get(choice.index) or self._new_choice(choice.index)
+                    add_content = state.content.append
+                    call_index = _UNSET
                 delta = choice.delta
-                if delta.content is not None:
-                    state.content.append(delta.content)
-                fragments = delta.tool_calls
-                if fragments is not None:
+                if (content := delta.content) is not None:
+                    add_content(content)
+                if (fragments := delta.tool_calls) is not None:
                     for fragment in fragments:
-                        # A fragment with neither a new index nor an id continues the call.
-                        if (
-                            call is None
-                            or fragment.index != call.index
-                            or fragment.id is not None
-                            or call.index is None
-                        ):
-                            call = state.call_for(fragment)
-                        function = fragment.function
-                        if call.name is None or call.id is None or call.type is None:
-                            call.merge(fragment)  # its first fragment, or a provider's quirk
-                        elif function is not None and function.arguments:
-                            call.arguments.append(function.arguments)
+                        if fragment.index == call_index and fragment.id is None:
+                            function = fragment.function
+                            if function is not None and function.arguments:
+                                add_arguments(function.arguments)
+                            continue
+                        call = state.call_for(fragment)
+                        call.merge(fragment)
+                        if call.id is None or call.type is None or call.name is None:
+                            call_index = _UNSET  # a provider's quirk: they may come later
+                        else:
+                            call_index, add_arguments = call.index, call.arguments.append
                 if (
                     delta.role is not None
                     or choice.finish_reason is not None
@@ -286,6 +299,10 @@ class ChatCompletionAccumulator:
             if chunk.service_tier is not None:
                 self._service_tier = chunk.service_tier
                 break
+
+    def _new_choice(self, index: int) -> _ChoiceState:
+        state = self._choices[index] = _ChoiceState(index)
+        return state
 
     def _take_rare(self, chunk: ChatCompletionChunk) -> None:
         if chunk.usage is not None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from asynctool import ChatCompletion, ChatCompletionChunk
 from asynctool._accumulate import ChatCompletionAccumulator, normalize_chunk_quirks
@@ -345,3 +348,69 @@ def test_twenty_thousand_fragments_join_in_order() -> None:
     message = acc.completion().choices[0].message
     assert message.content == "x" * 20_000
     assert calls(acc.completion())[0][2] == "y" * 20_000
+
+
+# --- tool-call fragments in any order and any batching, against the rules written plainly ----
+
+
+def reference_calls(fragments: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """The module's tool-call rules, one fragment at a time, with nothing cached."""
+    made: list[dict[str, Any]] = []
+    by_index: dict[int, dict[str, Any]] = {}
+    for fragment in fragments:
+        index, id = fragment.get("index"), fragment.get("id")
+        if index is None:
+            target = made[-1] if made else None
+            new = target is None or (
+                id is not None and target["id"] is not None and id != target["id"]
+            )
+        else:
+            target = by_index.get(index)
+            new = target is None or (
+                id is not None and target["id"] is not None and id != target["id"]
+            )
+        if new:
+            target = {"index": index, "id": id, "type": None, "name": None, "args": ""}
+            made.append(target)
+            if index is not None:
+                by_index[index] = target
+        assert target is not None
+        target["id"] = target["id"] if target["id"] is not None else id
+        target["type"] = target["type"] if target["type"] is not None else fragment.get("type")
+        function = fragment.get("function") or {}
+        target["name"] = target["name"] if target["name"] is not None else function.get("name")
+        target["args"] += function.get("arguments") or ""
+    return [(c["id"] or "", c["name"] or "", c["args"]) for c in made]
+
+
+_FRAGMENT = st.builds(
+    lambda index, id, type, name, args: call(
+        index, id, name, args, **({"type": type} if type else {})
+    ),
+    index=st.sampled_from([None, 0, 1]),
+    id=st.sampled_from([None, None, "a", "b"]),
+    type=st.sampled_from([None, "function", "function"]),
+    name=st.sampled_from([None, None, "f", "g"]),
+    args=st.sampled_from([None, "", "1", "2", "34"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    per_chunk=st.lists(st.tuples(st.integers(0, 1), st.lists(_FRAGMENT, max_size=3)), max_size=20),
+    cuts=st.lists(st.integers(0, 20), max_size=4),
+)
+def test_tool_calls_match_the_rules_in_any_batching(
+    per_chunk: list[tuple[int, list[dict[str, Any]]]], cuts: list[int]
+) -> None:
+    raw = [ch({"tool_calls": fragments}, index=choice) for choice, fragments in per_chunk]
+    decoded = chunks(*raw)
+    acc = ChatCompletionAccumulator()
+    bounds = sorted({0, len(decoded), *(c for c in cuts if c < len(decoded))})
+    for start, stop in pairwise(bounds):
+        acc.add_all(decoded[start:stop])
+    completion = acc.completion()
+    assert [c.index for c in completion.choices] == sorted({c for c, _ in per_chunk})
+    for position, built in enumerate(completion.choices):
+        fragments = [f for c, fs in per_chunk if c == built.index for f in fs]
+        assert calls(completion, position) == reference_calls(fragments)
