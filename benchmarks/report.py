@@ -36,6 +36,7 @@ def summarize_client(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "wall_ms": statistics.median(r["wall_s"] * 1000 for r in good),
         "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in good),
         "rss_growth_mb": statistics.median(r["rss_growth_mb"] for r in good),
+        "minor_faults": statistics.median(r["minor_faults"] for r in good),
         "errors": statistics.median(sum(r["errors"].values()) for r in good),
         "server_cpu_share": statistics.median(r["server_cpu_s"] / r["wall_s"] for r in good),
     }

@@ -46,6 +46,7 @@ class Measurement:
     units: int = 0
     peak_rss_mb: float = 0.0
     rss_growth_mb: float = 0.0
+    minor_faults: int = 0
     tally: Tally = field(default_factory=Tally)
     errors: dict[str, int] = field(default_factory=dict)
     failure: str | None = None
@@ -67,17 +68,23 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def minor_faults() -> int:
+    """Page faults this process has taken that needed no disk: each is a page touched for the
+    first time, or given back to the kernel and touched again. Instruction counts miss them."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 async def measure(scenario: Scenario, client_name: str, root_url: str, sizes: Sizes) -> Measurement:
     """Warm up, then time `scenario` on a new client of `client_name`."""
     await _warm_up(scenario, client_name, root_url)
     params = scenarios.request_params(scenario.name)
     async with open_client(client_name, f"{root_url}/{scenario.name}/v1") as client:
         gc.collect()
-        rss_before = peak_rss_mb()
+        rss_before, faults_before = peak_rss_mb(), minor_faults()
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         tally, errors = await drive(client, scenario, params, sizes)
         cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
-        rss_after = peak_rss_mb()
+        rss_after, faults = peak_rss_mb(), minor_faults() - faults_before
     units = tally.chunks if scenario.unit == "chunk" else tally.requests
     return Measurement(
         scenario.name,
@@ -87,6 +94,7 @@ async def measure(scenario: Scenario, client_name: str, root_url: str, sizes: Si
         units=units,
         peak_rss_mb=rss_after,
         rss_growth_mb=rss_after - rss_before,
+        minor_faults=faults,
         tally=tally,
         errors=errors,
     )

@@ -43,6 +43,13 @@ async def test_client_counts_what_the_server_sent(
     assert measured.peak_rss_mb > 1
 
 
+def test_minor_faults_count_fresh_memory() -> None:
+    before = worker.minor_faults()
+    fresh = bytearray(8 << 20)  # zeroed, so every page is touched
+    assert worker.minor_faults() > before
+    assert len(fresh) == 8 << 20
+
+
 def test_expected_counts_follow_the_sizes() -> None:
     text = scenarios.expected("text_stream", TINY)
     # Content chunks plus the role, finish and usage chunks.
@@ -74,6 +81,7 @@ def test_command_line_writes_json_and_table(tmp_path: Path) -> None:
     floor = results["scenarios"]["text_stream"]["clients"]["floor"]
     assert floor["good_runs"] == 1
     assert floor["vs_floor"]["cpu_us"] == pytest.approx(1.0)
+    assert floor["median"]["minor_faults"] >= 0
     assert results["imports"]["aiohttp + msgspec"]["samples"] == 1
     assert {target["status"] for target in results["targets"]} <= {"met", "missed", "not measured"}
     table = (tmp_path / "results.md").read_text("utf-8")
