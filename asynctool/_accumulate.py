@@ -48,6 +48,28 @@ __all__ = ["ChatCompletionAccumulator", "decode_with_quirks", "normalize_chunk_q
 T = TypeVar("T")
 
 
+class _Fragments(list[str]):
+    """The fragments of one text, in order, settled now and then into one string.
+
+    A stream's text arrives a token at a time, each fragment a string of its own of some 50
+    bytes. `settle()` joins the fragments added since it was last called, so each batch of a
+    stream is kept as one string: for short tokens a tenth of the memory, and fewer fresh pages
+    touched, which on the benchmark machine cost more than the join.
+    """
+
+    __slots__ = ("_settled",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._settled = 0
+
+    def settle(self) -> None:
+        start = self._settled
+        if len(self) - start > 1:
+            self[start:] = ["".join(self[start:])]
+        self._settled = len(self)
+
+
 class _ToolCallState:
     __slots__ = ("arguments", "id", "index", "name", "type")
 
@@ -56,7 +78,7 @@ class _ToolCallState:
         self.id = id
         self.type: str | None = None
         self.name: str | None = None
-        self.arguments: list[str] = []
+        self.arguments = _Fragments()
 
     def merge(self, delta: ChoiceDeltaToolCall) -> None:
         if self.id is None:
@@ -98,7 +120,7 @@ class _ChoiceState:
         self.role: str | None = None
         # Every fragment is kept, "" included, so an empty list means the field only ever came
         # as null (or never), and it stays null.
-        self.content: list[str] = []
+        self.content = _Fragments()
         self.refusal: list[str] = []
         self.reasoning: list[str] = []
         self.tool_calls: list[_ToolCallState] = []
@@ -240,7 +262,8 @@ class ChatCompletionAccumulator:
         fragment went to, are looked up again only when they change. A fragment that goes on
         with a call whose id, type and name are known only appends its arguments; any other
         goes through `call_for` and `merge`. The rarely sent fields are checked in one
-        condition and merged by `_ChoiceState.merge_rest`.
+        condition and merged by `_ChoiceState.merge_rest`. The content and arguments this
+        call added are settled into one string each.
         """
         if not self._id:
             for chunk in chunks:
@@ -255,12 +278,14 @@ class ChatCompletionAccumulator:
         add_content = _UNUSED.content.append
         call_index: object = _UNSET  # only while the call's id, type and name are known
         add_arguments = _UNUSED.content.append
+        touched: list[_Fragments] = []  # the texts to settle at the end
         for chunk in chunks:
             for choice in chunk.choices:
                 if choice.index != state_index:
                     state_index = choice.index
                     state = choices.get(choice.index) or self._new_choice(choice.index)
                     add_content = state.content.append
+                    touched.append(state.content)
                     call_index = _UNSET
                 delta = choice.delta
                 if (content := delta.content) is not None:
@@ -274,6 +299,7 @@ class ChatCompletionAccumulator:
                             continue
                         call = state.call_for(fragment)
                         call.merge(fragment)
+                        touched.append(call.arguments)
                         if call.id is None or call.type is None or call.name is None:
                             call_index = _UNSET  # a provider's quirk: they may come later
                         else:
@@ -290,6 +316,8 @@ class ChatCompletionAccumulator:
                     state.merge_rest(choice)
             if chunk.usage is not None or chunk.prompt_filter_results is not None:
                 self._take_rare(chunk)
+        for text in touched:
+            text.settle()
         # Most chunks repeat these; the last one sent is what counts, so look from the end.
         for chunk in reversed(chunks):
             if chunk.system_fingerprint is not None:

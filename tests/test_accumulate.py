@@ -97,6 +97,32 @@ def test_role_repeated_on_every_delta_is_kept_once() -> None:
 )
 def test_content_null_versus_empty(deltas: list[dict[str, Any]], expected: str | None) -> None:
     assert assemble(*(ch(d) for d in deltas)).choices[0].message.content == expected
+    acc = ChatCompletionAccumulator()
+    acc.add_all(chunks(*(ch(d) for d in deltas), ch({"content": ""})))  # one batch, settled
+    assert acc.completion().choices[0].message.content == (expected or "")
+
+
+def test_each_batch_is_settled_into_one_string_per_text() -> None:
+    # Two choices interleaved, each with content and a tool call, in batches of three chunks.
+    raw = [
+        ch(
+            {"content": f"{i}", "tool_calls": [call(0, id="c", name="f", args=f"{i},")]},
+            index=i % 2,
+        )
+        for i in range(12)
+    ]
+    raw[0]["choices"][0]["delta"]["tool_calls"][0]["type"] = "function"
+    raw[1]["choices"][0]["delta"]["tool_calls"][0]["type"] = "function"
+    acc = ChatCompletionAccumulator()
+    decoded = chunks(*raw)
+    for start in range(0, 12, 3):
+        acc.add_all(decoded[start : start + 3])
+        snapshot = acc.completion()
+        assert snapshot.choices[0].message.content == "".join(map(str, range(0, start + 3, 2)))
+    states = [acc._choices[0], acc._choices[1]]
+    assert [len(state.content) for state in states] == [4, 4]  # one string per batch
+    assert [len(state.tool_calls[0].arguments) for state in states] == [4, 4]
+    assert calls(acc.completion(), 1) == [("c", "f", "".join(f"{i}," for i in range(1, 12, 2)))]
 
 
 def test_refusal_and_reasoning_content_are_joined() -> None:
