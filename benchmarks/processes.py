@@ -27,6 +27,12 @@ from benchmarks.scenarios import Sizes
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 120.0
+# A zygote's address-space layout and hash seed are inherited by every process it forks, and
+# they move a client's CPU per chunk by a tenth or more, the same way for all its forks: with one
+# zygote per client, asynctool iterating and accumulating (the same work) once measured 1.13x
+# and 1.29x the floor in one run. So a zygote serves this many measurements and is replaced; a
+# median of 15 repetitions then spans 5 layouts instead of resting on one.
+JOBS_PER_ZYGOTE = 3
 
 
 def read_line(stream: IO[str], timeout: float) -> str:
@@ -145,17 +151,26 @@ class Zygote:
 
 
 class Zygotes:
-    """One zygote per client, started on first use, replaced after a run that timed out."""
+    """One zygote per client, started on first use, replaced after `JOBS_PER_ZYGOTE` jobs and
+    after a run that timed out."""
 
-    def __init__(self, clients: list[str]) -> None:
+    def __init__(self, clients: list[str], jobs_per_zygote: int = JOBS_PER_ZYGOTE) -> None:
         self.clients = clients
+        self._jobs_per_zygote = jobs_per_zygote
         self._zygotes: dict[str, Zygote] = {}
+        self._jobs: dict[str, int] = {}
 
     def get(self, client: str) -> Zygote:
-        """The client's zygote, started if it is not running."""
+        """The client's zygote for its next job, started if none is running or it has served
+        its share of jobs."""
         zygote = self._zygotes.get(client)
+        if zygote is not None and self._jobs[client] >= self._jobs_per_zygote:
+            zygote.close()
+            zygote = None
         if zygote is None or not zygote.alive:
             zygote = self._zygotes[client] = Zygote(client)
+            self._jobs[client] = 0
+        self._jobs[client] += 1
         return zygote
 
     def __enter__(self) -> Zygotes:

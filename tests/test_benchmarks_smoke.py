@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks import instructions, run, scenarios, worker
 from benchmarks.clients import unavailable
-from benchmarks.processes import ServerProcess, running_server
+from benchmarks.processes import ServerProcess, Zygotes, running_server
 from benchmarks.scenarios import TINY, Tally
 
 CASES = [(s.name, client) for s in scenarios.SCENARIOS for client in s.clients]
@@ -58,6 +58,16 @@ def test_expected_counts_follow_the_sizes() -> None:
     assert tools.chunks == TINY.parallel_calls * (TINY.parallel_fragments + 1) + 3
     concurrent = scenarios.expected("concurrent_streams", TINY, failed_streams=2)
     assert concurrent.chunks == (TINY.concurrent_streams - 2) * (TINY.concurrent_chunks + 3)
+
+
+def test_a_zygote_is_replaced_after_its_share_of_jobs() -> None:
+    with Zygotes(["floor"], jobs_per_zygote=2) as zygotes:
+        first = zygotes.get("floor")
+        assert zygotes.get("floor") is first
+        third = zygotes.get("floor")
+        assert third is not first
+        assert third.alive
+        assert not first.alive
 
 
 def test_check_catches_a_miscount_and_a_failure() -> None:
