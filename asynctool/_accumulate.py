@@ -22,7 +22,7 @@ stream of N tokens costs O(N) in all. The merge rules, field by field:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import msgspec
 
@@ -206,7 +206,7 @@ class _ChoiceState:
 
 
 # Equal to nothing: `add_all`'s "no choice, no call yet".
-_UNSET: Any = object()
+_UNSET: Final = object()
 # Where `add_all` starts, never written to: `_UNSET` makes it look up the real state first.
 _UNUSED = _ChoiceState(0)
 
