@@ -183,27 +183,24 @@ class ChatStream(AsyncCloseable):
         This is the path of a batch with something unusual in it: an event object, [DONE], an
         error, a chunk without choices, data that does not decode as it stands.
         """
-        decode = chunk_decoder.decode
-        append = queue.append
         ahead = iter(decoded)
-        done = _DONE
         chunk: ChatCompletionChunk | None
         end: Callable[[], None] | None = None
         for event in events:
-            if event.__class__ is bytes:
-                data: bytes = event
+            if isinstance(event, bytes):
+                data = event
             else:
-                data = event.data  # type: ignore[union-attr]
-                if event.event == "error":  # type: ignore[union-attr]
+                data = event.data
+                if event.event == "error":
                     end = partial(self._fail, _error_from(data))
                     break
             chunk = next(ahead, None)
             if chunk is None:
-                if data == done:
+                if data == _DONE:
                     end = self._finish
                     break
                 try:
-                    chunk = decode(data)
+                    chunk = chunk_decoder.decode(data)
                 except msgspec.ValidationError:
                     chunk = _quirky_chunk(data)
                 except (msgspec.DecodeError, RecursionError):  # too deep nesting: RecursionError
@@ -217,7 +214,7 @@ class ChatStream(AsyncCloseable):
                 if error is not None:
                     end = partial(self._fail, error)
                     break
-            append(chunk)
+            queue.append(chunk)
         self._accumulator.add_all(queue)  # before `end`: an error carries what arrived
         if end is not None:
             end()

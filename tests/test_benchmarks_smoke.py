@@ -46,8 +46,11 @@ async def test_client_counts_what_the_server_sent(
 def test_minor_faults_count_fresh_memory() -> None:
     before = worker.minor_faults()
     fresh = bytearray(8 << 20)  # zeroed, so every page is touched
-    assert worker.minor_faults() > before
-    assert len(fresh) == 8 << 20
+    touched = worker.minor_faults()
+    assert touched > before
+    # With nothing new touched in between, the count stays put: it counts faults, not calls.
+    assert worker.minor_faults() - touched < 64
+    del fresh
 
 
 def test_expected_counts_follow_the_sizes() -> None:
