@@ -319,9 +319,11 @@ SHORT = text("Hi there")  # one byte a write is slow: keep the body small
 @pytest.mark.parametrize("stream", [False, True])
 async def test_trickled_body_assembles_the_same_completion(stream: bool) -> None:
     # The whole body takes longer than `idle`, but no gap between two bytes does: `idle`
-    # bounds each gap, not the whole body, so this must succeed.
+    # bounds each gap, not the whole body, so this must succeed. At 0.2 ms a byte the
+    # non-stream body once took 0.245 s, under `idle`, and the premise failed; at 0.3 ms it
+    # takes half as long again at the least (0.7 s on a busy machine).
     timeout = Timeout(total=HARD_LIMIT - 1, idle=0.25)
-    async with serving(SHORT, trickle(0.0002, SHORT), timeout=timeout) as (_, client):
+    async with serving(SHORT, trickle(0.0003, SHORT), timeout=timeout) as (_, client):
         whole = await attempt(client, stream)
         trickled = await attempt(client, stream)
     assert whole.completion is not None and trickled.completion is not None
