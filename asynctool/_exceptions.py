@@ -44,7 +44,7 @@ key cannot leak through them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from ._types import ChatCompletion, Usage
@@ -289,10 +289,10 @@ class APIError(AsyncToolError):
         self.body = body
         self.request_id = request_id
         self.partial_completion = partial_completion
-        error = _error_object(body)
-        self.code: str | None = _opt_str(error.get("code"))
-        self.type: str | None = _opt_str(error.get("type"))
-        self.param: str | None = _opt_str(error.get("param"))
+        fields = error_fields(body)
+        self.code: str | None = fields.code
+        self.type: str | None = fields.type
+        self.param: str | None = fields.param
 
     def __str__(self) -> str:
         if self.request_id:
@@ -423,28 +423,137 @@ def status_error_class(status: int) -> type[APIStatusError]:
     return _STATUS_ERRORS.get(status, APIStatusError)
 
 
-def _error_object(body: object) -> dict[str, Any]:
-    """The `error` object of an OpenAI-style error body (or the body itself), else `{}`."""
+# Where a provider puts the words of an error. Each shape below is one a provider answers with;
+# the tests in tests/test_error_shapes.py replay each, citing where it was seen.
+_TEXT_BOUND = 500  # a plain-text body is a message only up to here: an error page is no message
+_DETAIL_ITEMS = 3  # FastAPI lists every failing field; the first few say what to fix
+_MAX_DEPTH = 4  # `[{"error": {...}}]` nests three deep; deeper is not an error shape
+
+
+class ErrorFields(NamedTuple):
+    """What an error body says: its message and the OpenAI-style `type`, `code` and `param`."""
+
+    message: str | None = None
+    type: str | None = None
+    code: str | None = None
+    param: str | None = None
+
+
+_NO_FIELDS = ErrorFields()
+
+
+def error_fields(body: object) -> ErrorFields:
+    """Read the message, type, code and param of an error body, whatever its shape.
+
+    The one rule for the words of an error, used for HTTP error statuses, error objects in a
+    200 body and error events in a stream alike. Shapes, in the order they are tried:
+
+    - `{"error": {"message", "type", "code", "param"}}`: OpenAI, and most gateways; Google's
+      `{"error": {"code": 400, "message", "status": "INVALID_ARGUMENT"}}` gives `status` as the
+      type;
+    - `[{"error": {...}}]`: Gemini's OpenAI-compatible endpoint, a list of those;
+    - `{"error": "text"}`: Ollama's native API;
+    - `{"detail": "text"}` and `{"detail": [{"loc", "msg", "type"}]}`: FastAPI servers (Mistral's
+      401, Open WebUI, request validation in vLLM and other Python servers);
+    - `{"message": ..., "type": ..., "code": ...}` at the top level: vLLM, Mistral;
+    - plain text (Envoy's `upstream connect error ...`), unless it is an HTML page, which has
+      no message worth showing.
+    """
+    return _read(body, 0)
+
+
+def error_message(body: object, fallback: str) -> str:
+    """The human message of an error body (see `error_fields`), or `fallback` when it has none."""
+    return error_fields(body).message or fallback
+
+
+def _read(body: object, depth: int) -> ErrorFields:
+    if depth > _MAX_DEPTH:
+        return _NO_FIELDS
     if isinstance(body, dict):
-        inner = body.get("error")
-        if isinstance(inner, dict):
-            return inner
-        return body
-    return {}
+        return _read_object(body, depth)
+    if isinstance(body, list):
+        # Gemini: `[{"error": {...}}]`. The first entry that says something is the error.
+        for item in body[:_DETAIL_ITEMS]:
+            if isinstance(item, dict):
+                fields = _read_object(item, depth + 1)
+                if fields.message is not None:
+                    return fields
+        return _NO_FIELDS
+    if isinstance(body, str):
+        text = body.strip()
+        if not text or looks_like_html(text):
+            return _NO_FIELDS
+        return ErrorFields(message=text[:_TEXT_BOUND])
+    return _NO_FIELDS
+
+
+def _read_object(body: dict[str, Any], depth: int) -> ErrorFields:
+    inner = body.get("error")
+    if isinstance(inner, dict | list):
+        fields = _read(inner, depth + 1)
+        if fields != _NO_FIELDS:
+            return fields
+    elif isinstance(inner, str) and inner.strip():
+        return ErrorFields(message=inner.strip())
+    detail = body.get("detail")
+    if isinstance(detail, str) and detail.strip():
+        return ErrorFields(message=detail.strip())
+    if isinstance(detail, list):
+        return _read_detail_list(detail)
+    if isinstance(detail, dict):
+        return _read(detail, depth + 1)
+    message = body.get("message")
+    if not isinstance(message, str) or not message:
+        message = None
+    return ErrorFields(
+        message=message,
+        # Google's error model names its category `status` (`INVALID_ARGUMENT`).
+        type=_opt_str(body.get("type", body.get("status"))),
+        code=_opt_str(body.get("code")),
+        param=_opt_str(body.get("param")),
+    )
+
+
+def _read_detail_list(detail: list[Any]) -> ErrorFields:
+    """FastAPI's request validation errors: `[{"loc": ["body", "messages", 1], "msg", "type"}]`."""
+    parts: list[str] = []
+    first: dict[str, Any] | None = None
+    for item in detail[:_DETAIL_ITEMS]:
+        if not isinstance(item, dict):
+            continue
+        # Some servers say `message` where FastAPI says `msg` (gpt4free's 422).
+        msg = item.get("msg", item.get("message"))
+        if not isinstance(msg, str):
+            continue
+        first = first or item
+        where = _location(item.get("loc"))
+        parts.append(f"{where}: {msg}" if where else msg)
+    if first is None:
+        return _NO_FIELDS
+    if len(detail) > len(parts):
+        parts.append(f"({len(detail)} errors in all)")
+    return ErrorFields(
+        message="; ".join(parts),
+        type=_opt_str(first.get("type")),
+        param=_location(first.get("loc")) or None,
+    )
+
+
+def _location(loc: object) -> str:
+    """`["body", "messages", 1, "role"]` as the parameter path `messages.1.role`."""
+    if not isinstance(loc, list):
+        return ""
+    # The first entry says which part of the request it is in: `body`, `query`, `header`...
+    path = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
+    return ".".join(str(part) for part in path)
+
+
+def looks_like_html(text: str) -> bool:
+    """Whether a body is an HTML page (a proxy's error page, a login page), not an API answer."""
+    head = text.lstrip()[:100].lower()
+    return head.startswith(("<!doctype html", "<html", "<head", "<body"))
 
 
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def error_message(body: object, fallback: str) -> str:
-    """The human message in an error body: `error.message`, `message`, a string `error`, or text."""
-    error = _error_object(body)
-    message = error.get("message")
-    if isinstance(message, str) and message:
-        return message
-    if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return str(body["error"])
-    if isinstance(body, str) and body.strip():
-        return body.strip()[:500]
-    return fallback

@@ -351,8 +351,7 @@ class Transport:
         finally:
             response.close()
         body = _parse_body(text)
-        reason = _generic_reason(response)
-        message = reason if _looks_like_html(text) else error_message(body, reason)
+        message = error_message(body, _generic_reason(response))
         cls = status_error_class(response.status)
         error = cls(
             message,
@@ -387,11 +386,6 @@ def _parse_body(text: str) -> object:
         return msgspec.json.decode(text)
     except (msgspec.DecodeError, RecursionError):  # msgspec bounds nesting with RecursionError
         return text
-
-
-def _looks_like_html(text: str) -> bool:
-    head = text.lstrip()[:100].lower()
-    return head.startswith(("<!doctype html", "<html", "<head", "<body"))
 
 
 def _generic_reason(response: Response) -> str:
