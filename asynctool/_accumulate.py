@@ -6,8 +6,10 @@ stream of N tokens costs O(N) in all. The merge rules, field by field:
 - metadata (`id`, `model`, `created`): the first non-empty value; `system_fingerprint` and
   `service_tier`: the last one sent.
 - `role`: the first one sent, `assistant` when a provider never sends it.
-- `content`, `refusal`, `reasoning_content`: fragments append. A field that only ever came as
-  `null` stays `None`; one that came as `""` is `""` (as the OpenAI SDK assembles it).
+- `content`, `refusal`, `reasoning_content`, `reasoning`: fragments append. A field that only
+  ever came as `null` stays `None`; one that came as `""` is `""` (as the OpenAI SDK assembles
+  it). `reasoning_details` (OpenRouter): blocks with the same `index` merge into one, by the
+  delta rule below.
 - `tool_calls`: fragments belong to a call found by `index`; a fragment whose `id` differs
   from the call at that index starts a new call (some servers send every call as `index: 0`);
   without `index`, a new `id` starts a new call and no `id` continues the last one. `id`,
@@ -17,6 +19,16 @@ stream of N tokens costs O(N) in all. The merge rules, field by field:
 - `usage`: from the last chunk that has it (some servers send a running total on every chunk,
   OpenAI a final chunk with empty `choices`).
 - choices are kept by `index`, so n>1 choices may interleave in any order.
+- fields asynctool does not name (see `_lossless`): on a delta, a tool-call fragment or its
+  function, and a call's `extra_content`, they merge by the *delta* rule (strings concatenate,
+  except naming keys such as `type` and `index`; blocks with an `index` merge by it; other
+  lists extend; objects merge by key); on a chunk or a choice, which repeat them whole, by the
+  *snapshot* rule (objects merge by key, the last value wins). `null` adds nothing, but a field
+  that only ever came as `null` is kept as `null`. `obfuscation`, OpenAI's per-chunk padding,
+  stays on the chunks.
+
+Chunks with unnamed fields come through `add_lossless`, one at a time; `add_all` is the fast
+path for the rest and never looks for them.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
+from ._lossless import convert, extras, merge_delta, merge_snapshot, merged_extras, with_extras
 from ._types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -71,7 +84,16 @@ class _Fragments(list[str]):
 
 
 class _ToolCallState:
-    __slots__ = ("arguments", "id", "index", "name", "type")
+    __slots__ = (
+        "arguments",
+        "extra_content",
+        "extras",
+        "function_extras",
+        "id",
+        "index",
+        "name",
+        "type",
+    )
 
     def __init__(self, index: int | None, id: str | None) -> None:
         self.index = index
@@ -79,6 +101,9 @@ class _ToolCallState:
         self.type: str | None = None
         self.name: str | None = None
         self.arguments = _Fragments()
+        self.extra_content: dict[str, Any] | None = None
+        self.extras: dict[str, Any] = {}  # unnamed fields of the fragments, by JSON key
+        self.function_extras: dict[str, Any] = {}
 
     def merge(self, delta: ChoiceDeltaToolCall) -> None:
         if self.id is None:
@@ -91,12 +116,24 @@ class _ToolCallState:
                 self.name = function.name
             if function.arguments:
                 self.arguments.append(function.arguments)
+        if delta.extra_content is not None:
+            self.extra_content = merge_delta(self.extra_content, delta.extra_content)
+
+    def merge_extras(self, delta: ChoiceDeltaToolCall) -> None:
+        merged_extras(self.extras, delta)
+        if delta.function is not None:
+            merged_extras(self.function_extras, delta.function)
 
     def build(self) -> ToolCall:
-        return ToolCall(
+        function = FunctionCall(name=self.name or "", arguments="".join(self.arguments))
+        call = ToolCall(
             id=self.id or "",
-            function=FunctionCall(name=self.name or "", arguments="".join(self.arguments)),
+            function=with_extras(function, self.function_extras),
+            type=self.type or "function",
         )
+        if self.extra_content is not None:
+            call.extra_content = self.extra_content
+        return with_extras(call, self.extras)
 
 
 class _ChoiceState:
@@ -104,11 +141,15 @@ class _ChoiceState:
         "by_index",
         "content",
         "content_filter_results",
+        "extras",
         "finish_reason",
         "function_call",
         "index",
         "logprobs",
+        "message_extras",
         "reasoning",
+        "reasoning_content",
+        "reasoning_details",
         "refusal",
         "refusal_logprobs",
         "role",
@@ -122,7 +163,11 @@ class _ChoiceState:
         # as null (or never), and it stays null.
         self.content = _Fragments()
         self.refusal: list[str] = []
+        self.reasoning_content: list[str] = []
         self.reasoning: list[str] = []
+        self.reasoning_details: list[dict[str, Any]] | None = None
+        self.extras: dict[str, Any] = {}  # the choice's unnamed fields
+        self.message_extras: dict[str, Any] = {}  # the deltas' unnamed fields
         self.tool_calls: list[_ToolCallState] = []
         self.by_index: dict[int, _ToolCallState] = {}
         self.function_call: _ToolCallState | None = None
@@ -139,7 +184,11 @@ class _ChoiceState:
         if delta.refusal is not None:
             self.refusal.append(delta.refusal)
         if delta.reasoning_content is not None:
-            self.reasoning.append(delta.reasoning_content)
+            self.reasoning_content.append(delta.reasoning_content)
+        if delta.reasoning is not None:
+            self.reasoning.append(delta.reasoning)
+        if delta.reasoning_details is not None:
+            self.reasoning_details = merge_delta(self.reasoning_details, delta.reasoning_details)
         if delta.function_call is not None:
             self._merge_function_call(delta.function_call)
         if choice.finish_reason is not None:
@@ -148,6 +197,20 @@ class _ChoiceState:
             self._merge_logprobs(choice.logprobs)
         if choice.content_filter_results is not None:
             self.content_filter_results = choice.content_filter_results
+
+    def merge_extras(self, choice: ChunkChoice) -> None:
+        """Merge the unnamed fields of a chunk's choice, delta and tool-call fragments."""
+        if extras(choice):
+            merged_extras(self.extras, choice, merge_snapshot)
+        delta = choice.delta
+        if extras(delta):
+            merged_extras(self.message_extras, delta)
+        for fragment in delta.tool_calls or ():
+            if extras(fragment) or (fragment.function is not None and extras(fragment.function)):
+                self.call_for(fragment).merge_extras(fragment)
+        if delta.function_call is not None and extras(delta.function_call):
+            assert self.function_call is not None  # `merge_rest` made it
+            merged_extras(self.function_call.function_extras, delta.function_call)
 
     def call_for(self, fragment: ChoiceDeltaToolCall) -> _ToolCallState:
         """The call this fragment continues, or a new one (see the module's rules)."""
@@ -193,16 +256,19 @@ class _ChoiceState:
             content=_joined(self.content),
             refusal=_joined(self.refusal),
             tool_calls=[call.build() for call in self.tool_calls] or None,
-            reasoning_content=_joined(self.reasoning),
+            reasoning_content=_joined(self.reasoning_content),
             function_call=function_call,
+            reasoning=_joined(self.reasoning),
+            reasoning_details=self.reasoning_details,
         )
-        return Choice(
+        choice = Choice(
             index=self.index,
-            message=message,
+            message=with_extras(message, self.message_extras),
             finish_reason=self.finish_reason,
             logprobs=logprobs,
             content_filter_results=self.content_filter_results,
         )
+        return with_extras(choice, self.extras)
 
 
 # Equal to nothing: `add_all`'s "no choice, no call yet".
@@ -232,6 +298,7 @@ class ChatCompletionAccumulator:
     __slots__ = (
         "_choices",
         "_created",
+        "_extras",
         "_id",
         "_model",
         "_prompt_filter_results",
@@ -249,6 +316,7 @@ class ChatCompletionAccumulator:
         self._service_tier: str | None = None
         self._usage: Usage | None = None
         self._prompt_filter_results: list[PromptFilterResult] | None = None
+        self._extras: dict[str, Any] = {}  # the chunks' unnamed fields
 
     def add(self, chunk: ChatCompletionChunk) -> None:
         """Merge one chunk into the completion."""
@@ -292,7 +360,11 @@ class ChatCompletionAccumulator:
                     add_content(content)
                 if (fragments := delta.tool_calls) is not None:
                     for fragment in fragments:
-                        if fragment.index == call_index and fragment.id is None:
+                        if (
+                            fragment.index == call_index
+                            and fragment.id is None
+                            and fragment.extra_content is None
+                        ):
                             function = fragment.function
                             if function is not None and function.arguments:
                                 add_arguments(function.arguments)
@@ -309,6 +381,8 @@ class ChatCompletionAccumulator:
                     or choice.finish_reason is not None
                     or delta.refusal is not None
                     or delta.reasoning_content is not None
+                    or delta.reasoning is not None
+                    or delta.reasoning_details is not None
                     or delta.function_call is not None
                     or choice.logprobs is not None
                     or choice.content_filter_results is not None
@@ -327,6 +401,23 @@ class ChatCompletionAccumulator:
             if chunk.service_tier is not None:
                 self._service_tier = chunk.service_tier
                 break
+
+    def add_lossless(self, chunks: Sequence[ChatCompletionChunk]) -> None:
+        """Merge chunks that may carry fields asynctool does not name, keeping those too.
+
+        One chunk at a time, so that each fragment's unnamed fields reach the call that
+        fragment went to.
+        """
+        for chunk in chunks:
+            self.add_all((chunk,))
+            if extras(chunk):
+                merged_extras(self._extras, chunk, merge_snapshot)
+            for choice in chunk.choices:
+                self._choices[choice.index].merge_extras(choice)
+
+    def failed_choices(self) -> list[int]:
+        """Indexes of the choices a provider ended with `finish_reason: "error"`."""
+        return sorted(i for i, state in self._choices.items() if state.finish_reason == "error")
 
     def _new_choice(self, index: int) -> _ChoiceState:
         state = self._choices[index] = _ChoiceState(index)
@@ -357,7 +448,7 @@ class ChatCompletionAccumulator:
 
     def completion(self) -> ChatCompletion:
         """The completion assembled from every chunk added so far."""
-        return ChatCompletion(
+        completion = ChatCompletion(
             id=self._id,
             created=self._created,
             model=self._model,
@@ -367,15 +458,19 @@ class ChatCompletionAccumulator:
             service_tier=self._service_tier,
             prompt_filter_results=self._prompt_filter_results,
         )
+        return with_extras(completion, self._extras)
 
 
 def decode_with_quirks(data: bytes, type: type[T]) -> T:
-    """Decode a chunk or completion that failed typed decoding, after rewriting quirks.
+    """Decode a chunk or completion that failed strict decoding: rewrite quirks, and keep
+    every field the structs do not name (see `_lossless`).
 
     Raises:
         msgspec.DecodeError (or RecursionError for JSON nested too deep): it still does not fit.
     """
-    return msgspec.convert(normalize_chunk_quirks(msgspec.json.decode(data)), type)
+    value = normalize_chunk_quirks(msgspec.json.decode(data))
+    converted: T = convert(value, type)
+    return converted
 
 
 def normalize_chunk_quirks(obj: Any) -> Any:

@@ -36,6 +36,7 @@ from ._events import (
 )
 from ._exceptions import (
     AgentError,
+    APIError,
     AsyncToolError,
     FinishReasonError,
     MaxTurnsExceeded,
@@ -46,18 +47,20 @@ from ._exceptions import (
     ToolErrorLimitExceeded,
 )
 from ._execute import CANCELLED, ToolOutcome
+from ._lossless import convert, wire_extras
 from ._request import StreamOptions, checked_messages
 from ._tools import ToolContext
 from ._types import (
-    AssistantMessage,
     ChatCompletion,
     ChatCompletionChunk,
+    ChatCompletionMessage,
     DeveloperMessage,
     Message,
     SystemMessage,
     ToolCall,
     Usage,
     UserMessage,
+    assistant_message,
 )
 
 if TYPE_CHECKING:
@@ -183,6 +186,15 @@ class Run:
         if not completion.choices:
             raise AgentError("The model answered with no choices", completion=completion)
         choice = completion.choices[0]
+        if choice.finish_reason == "error":
+            # OpenRouter's word for a generation that failed part way: what came is not an
+            # answer, and a tool call in it may be cut off.
+            error = APIError(
+                "The provider ended the answer with finish_reason 'error'",
+                body=wire_extras(completion).get("error"),
+            )
+            error.partial_completion = completion
+            raise error
         calls = _with_ids(choice.message.tool_calls or [], self.turns)
         if not calls:
             return []
@@ -192,15 +204,7 @@ class Run:
                 "max_tokens or max_completion_tokens",
                 completion=completion,
             )
-        message = choice.message
-        self.messages.append(
-            AssistantMessage(
-                content=message.content,
-                refusal=message.refusal,
-                tool_calls=calls,
-                reasoning_content=message.reasoning_content,
-            )
-        )
+        self.messages.append(assistant_message(choice.message, tool_calls=calls))
         if self.agent.reset_tool_choice and _is_forcing(self.tool_choice):
             self.tool_choice = "auto"
         return calls
@@ -301,9 +305,12 @@ def _transcript(input: str | Sequence[Any], instructions: str | None) -> list[Me
 
 
 def _as_message(message: Any) -> Message:
+    if isinstance(message, ChatCompletionMessage):
+        return message.to_param()
     if isinstance(message, msgspec.Struct):
         return message  # type: ignore[return-value]  # checked_messages allows only messages
-    converted: Message = msgspec.convert(message, Message)
+    # A dict keeps every field: a saved transcript may hold what a provider wants back.
+    converted: Message = convert(message, Message)
     return converted
 
 
@@ -332,7 +339,7 @@ def _with_ids(calls: list[ToolCall], turn: int) -> list[ToolCall]:
     if all(call.id for call in calls):
         return calls
     return [
-        call if call.id else ToolCall(id=f"call_{turn}_{i}", function=call.function)
+        call if call.id else msgspec.structs.replace(call, id=f"call_{turn}_{i}")
         for i, call in enumerate(calls)
     ]
 

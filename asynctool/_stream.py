@@ -10,8 +10,10 @@ How a stream ends:
 - `data: [DONE]`: complete, whatever the finish reasons say.
 - the body ends without `[DONE]`: complete when every choice has a finish reason, otherwise
   `IncompleteStreamError`; a connection dropped mid-body is `IncompleteStreamError` too.
-- an error sent as data (`{"error": {...}}`, `{"object": "error", ...}`) or as an
-  `event: error`: `APIError` with the server's message.
+- an error sent as data (`{"error": {...}}`, `{"object": "error", ...}`), an `error` beside
+  `choices` (OpenRouter, whose choice then says `finish_reason: "error"`), an `event: error`,
+  or a choice that ends with `finish_reason: "error"` alone: `APIError` with the server's
+  message, after the chunk that carried it has been accumulated.
 - data that is not a chunk: `StreamDecodeError` with the text, truncated.
 Every error raised here carries `partial_completion`; chunks decoded before the error are still
 yielded first, so nothing that arrived is lost.
@@ -27,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from ._accumulate import ChatCompletionAccumulator, decode_with_quirks
+from ._accumulate import ChatCompletionAccumulator, normalize_chunk_quirks
 from ._closing import AsyncCloseable
 from ._exceptions import (
     APIConnectionError,
@@ -37,6 +39,7 @@ from ._exceptions import (
     StreamDecodeError,
     error_message,
 )
+from ._lossless import Decoder, extras
 from ._sse import ServerSentEvent, SSEDecoder
 from ._transport import Response
 from ._types import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion, chunk_decoder
@@ -72,6 +75,7 @@ class ChatStream(AsyncCloseable):
     def __init__(self, response: Response, *, max_event_size: int) -> None:
         self._response = response
         self._decoder = SSEDecoder(max_event_size=max_event_size)
+        self._chunks: Decoder[ChatCompletionChunk] = Decoder(ChatCompletionChunk, chunk_decoder)
         self._accumulator = ChatCompletionAccumulator()
         self._backlog: list[bytes | ServerSentEvent] = []  # events read, not yet decoded
         self._ready: Iterator[ChatCompletionChunk] = iter(())  # decoded, not handed out yet
@@ -151,21 +155,28 @@ class ChatStream(AsyncCloseable):
         backlog = self._backlog
         self._backlog = backlog[_BATCH:]
         batch = backlog[:_BATCH]
-        # The usual batch, every event a chunk with choices, is decoded and checked by C loops.
-        # Decoding raises at the first event that is not a chunk (an event object, [DONE], bad
-        # data), and `extend` keeps the chunks decoded before it. From there, or from the first
-        # chunk without choices (usage, an error object), the batch goes through `_take`, one
-        # event at a time; what was decoded is not decoded again.
+        # The usual batch, every event a chunk with choices and nothing unnamed, is decoded and
+        # checked by C loops. Decoding raises at the first event that is not such a chunk (an
+        # event object, [DONE], bad data, a field the structs do not name), and `extend` keeps
+        # the chunks decoded before it. From there, or from the first chunk without choices
+        # (usage, an error object), the batch goes through `_take`, one event at a time; what
+        # was decoded is not decoded again. So does a batch decoded by a learned shape: its
+        # chunks carry unnamed fields, which `_take` keeps.
         chunks: list[ChatCompletionChunk] = []
         try:
-            chunks.extend(map(chunk_decoder.decode, batch))  # type: ignore[arg-type]
+            chunks.extend(map(self._chunks.decode, batch))  # type: ignore[arg-type]
         except (TypeError, msgspec.DecodeError, RecursionError):
             pass
-        if len(chunks) == len(batch) and all(map(_choices_of, chunks)):
+        if self._chunks.learned:
+            usual = 0
+        elif len(chunks) == len(batch) and all(map(_choices_of, chunks)):
             self._ready = iter(chunks)
             self._accumulator.add_all(chunks)
+            if self._accumulator.failed_choices():
+                self._fail(_finished_with_error(None))
             return
-        usual = next((i for i, chunk in enumerate(chunks) if not chunk.choices), len(chunks))
+        else:
+            usual = next((i for i, chunk in enumerate(chunks) if not chunk.choices), len(chunks))
         queue = chunks[:usual]
         self._ready = iter(queue)  # a list iterator sees what is appended
         self._take(batch[usual:], queue, chunks[usual:])
@@ -181,9 +192,11 @@ class ChatStream(AsyncCloseable):
         decoded: those are not decoded again.
 
         This is the path of a batch with something unusual in it: an event object, [DONE], an
-        error, a chunk without choices, data that does not decode as it stands.
+        error, a chunk without choices, fields the structs do not name, data that does not
+        decode as it stands.
         """
         ahead = iter(decoded)
+        lossless = self._chunks.learned  # `decoded` came from a learned shape
         chunk: ChatCompletionChunk | None
         end: Callable[[], None] | None = None
         for event in events:
@@ -200,24 +213,39 @@ class ChatStream(AsyncCloseable):
                     end = self._finish
                     break
                 try:
-                    chunk = chunk_decoder.decode(data)
+                    chunk = self._chunks.decode(data)
                 except msgspec.ValidationError:
-                    chunk = _quirky_chunk(data)
+                    chunk = self._decode_any(data)
+                    lossless = True
                 except (msgspec.DecodeError, RecursionError):  # too deep nesting: RecursionError
                     chunk = None
                 if chunk is None:
                     end = partial(self._fail, _undecodable(data))
                     break
-            # Error objects decode as chunks with no choices; only those are looked at twice.
-            if not chunk.choices and (chunk.usage is None or chunk.object == "error"):
-                error = error_in(data)
-                if error is not None:
-                    end = partial(self._fail, error)
-                    break
+            # An error object has a field `error`, which no chunk struct names, or says it is
+            # one; OpenRouter puts `error` beside the choices it cuts short, so that chunk is
+            # kept too.
+            if chunk.object == "error" or "error" in extras(chunk):
+                if chunk.choices:
+                    queue.append(chunk)
+                end = partial(self._fail, _error_from(data))
+                break
             queue.append(chunk)
-        self._accumulator.add_all(queue)  # before `end`: an error carries what arrived
+        # Before `end`: an error carries what arrived.
+        if lossless:
+            self._accumulator.add_lossless(queue)
+        else:
+            self._accumulator.add_all(queue)
+        if self._accumulator.failed_choices() and (end is None or end == self._finish):
+            end = partial(self._fail, _finished_with_error(None))
         if end is not None:
             end()
+
+    def _decode_any(self, data: bytes) -> ChatCompletionChunk | None:
+        try:
+            return self._chunks.decode_any(data, normalize_chunk_quirks)
+        except (msgspec.DecodeError, RecursionError):
+            return None
 
     def _end_of_body(self) -> None:
         cut_mid_event = self._decoder.close()
@@ -261,11 +289,9 @@ def error_in(data: bytes) -> APIError | None:
     return _error_from(data)
 
 
-def _quirky_chunk(data: bytes) -> ChatCompletionChunk | None:
-    try:
-        return decode_with_quirks(data, ChatCompletionChunk)
-    except (msgspec.DecodeError, RecursionError):
-        return None
+def _finished_with_error(body: object) -> APIError:
+    # OpenRouter ends a choice that failed mid-generation with `finish_reason: "error"`.
+    return APIError("The provider ended the answer with finish_reason 'error'", body=body)
 
 
 def _error_from(data: bytes) -> APIError:

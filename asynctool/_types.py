@@ -12,6 +12,10 @@ from __future__ import annotations
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 import msgspec
+from msgspec import UNSET, UnsetType
+
+from ._lossless import plain_type as _plain_of
+from ._lossless import strict, wire_extras, with_extras
 
 __all__ = [
     "AssistantMessage",
@@ -30,6 +34,7 @@ __all__ = [
     "CompletionTokensDetails",
     "ContentFilterResult",
     "ContentPart",
+    "CustomCall",
     "DeveloperMessage",
     "FileContentPart",
     "FunctionCall",
@@ -141,12 +146,29 @@ class FunctionCall(msgspec.Struct, kw_only=True):
     arguments: str
 
 
+class CustomCall(msgspec.Struct, kw_only=True):
+    """The custom tool a model called: its name and its free-form input."""
+
+    name: str
+    input: str
+
+
 class ToolCall(msgspec.Struct, kw_only=True):
-    """One tool call of an assistant message."""
+    """One tool call of an assistant message.
+
+    `extra_content` is what Gemini 3 attaches to a call (`{"google": {"thought_signature":
+    ...}}`) and wants back on the same call in the next request; it is never sent when unset.
+    A call of a custom tool (`type: "custom"`) has its name and input in `custom` and an empty
+    `function`.
+    """
 
     id: str
-    function: FunctionCall
-    type: Literal["function"] = "function"
+    function: FunctionCall = msgspec.field(
+        default_factory=lambda: FunctionCall(name="", arguments="")
+    )
+    type: str = "function"
+    extra_content: dict[str, Any] | UnsetType = UNSET
+    custom: CustomCall | UnsetType = UNSET
 
 
 # --------------------------------------------------------------------------- request messages
@@ -181,6 +203,10 @@ class AssistantMessage(_Request, tag_field="role", tag="assistant"):
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     reasoning_content: str | None = None
+    reasoning: str | None = None
+    reasoning_details: list[dict[str, Any]] | None = None
+    function_call: FunctionCall | None = None
+    audio: dict[str, Any] | None = None
 
 
 class ToolMessage(_Request, tag_field="role", tag="tool"):
@@ -244,10 +270,12 @@ class ChoiceLogprobs(_Response):
 
 
 class PromptTokensDetails(_Response):
-    """Where prompt tokens went."""
+    """Where prompt tokens went; `cache_write_tokens` is what OpenRouter reports written to
+    the prompt cache."""
 
     cached_tokens: int = 0
     audio_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class CompletionTokensDetails(_Response):
@@ -260,33 +288,51 @@ class CompletionTokensDetails(_Response):
 
 
 class Usage(_Response):
-    """Token counts of a request (or, summed, of an agent run)."""
+    """Token counts of a request (or, summed, of an agent run), and what it cost.
+
+    Beside the API's counts: `cost` and `cost_details` (OpenRouter, in credits),
+    `prompt_cache_hit_tokens` and `prompt_cache_miss_tokens` (DeepSeek). Adding two usages
+    (`a + b`, as a run sums its requests) sums every number, named or not, and merges
+    objects of numbers key by key.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
     prompt_tokens_details: PromptTokensDetails | None = None
     completion_tokens_details: CompletionTokensDetails | None = None
+    cost: float | None = None
+    cost_details: dict[str, Any] | None = None
+    prompt_cache_hit_tokens: int | None = None
+    prompt_cache_miss_tokens: int | None = None
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            total_tokens=self.total_tokens + other.total_tokens,
-            prompt_tokens_details=_add_details(
-                self.prompt_tokens_details, other.prompt_tokens_details
-            ),
-            completion_tokens_details=_add_details(
-                self.completion_tokens_details, other.completion_tokens_details
-            ),
-        )
+        summed = _added(self, other)
+        assert isinstance(summed, Usage)
+        return summed
 
 
-def _add_details(a: Any, b: Any) -> Any:
-    """Sum two token-detail structs field by field; either may be missing."""
+def _added(a: Any, b: Any) -> Any:
+    """Two usage values summed: numbers add, structs and dicts field by field (unnamed fields
+    too), `None` is nothing; anything else keeps the later value."""
     if a is None or b is None:
         return a if b is None else b
-    return type(a)(**{f: getattr(a, f) + getattr(b, f) for f in a.__struct_fields__})
+    if isinstance(a, bool) or isinstance(b, bool):
+        return b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a + b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: _added(a.get(k), b.get(k)) for k in {**a, **b}}
+    if isinstance(a, msgspec.Struct) and isinstance(b, msgspec.Struct):
+        cls = type(a)
+        fields = {f: _added(getattr(a, f), getattr(b, f)) for f in _public_fields(cls)}
+        return with_extras(_plain_of(cls)(**fields), _added(wire_extras(a), wire_extras(b)))
+    return b
+
+
+def _public_fields(cls: type) -> tuple[str, ...]:
+    fields: tuple[str, ...] = _plain_of(cls).__struct_fields__  # type: ignore[attr-defined]
+    return fields
 
 
 class ContentFilterResult(_Response):
@@ -330,7 +376,11 @@ class ChatCompletionAudio(_Response):
 
 
 class ChatCompletionMessage(_Response):
-    """The message a model answered with."""
+    """The message a model answered with.
+
+    Reasoning comes as `reasoning_content` (DeepSeek, Moonshot, vLLM, llama.cpp), `reasoning`
+    (OpenRouter, Ollama) and `reasoning_details` (OpenRouter's typed blocks).
+    """
 
     role: str = "assistant"
     content: str | None = None
@@ -340,14 +390,55 @@ class ChatCompletionMessage(_Response):
     annotations: list[Annotation] | None = None
     audio: ChatCompletionAudio | None = None
     function_call: FunctionCall | None = None
+    reasoning: str | None = None  # OpenRouter, Ollama, vLLM
+    reasoning_details: list[dict[str, Any]] | None = None  # OpenRouter: send back unmodified
 
     def to_param(self) -> AssistantMessage:
-        """This answer as a request message, to append to a conversation."""
-        return AssistantMessage(
-            content=self.content,
-            refusal=self.refusal,
-            tool_calls=self.tool_calls or None,
-        )
+        """This answer as a request message, to append to a conversation.
+
+        Everything the provider sent that belongs to the conversation comes along: text,
+        refusal, tool calls (with their `extra_content`), reasoning in all its forms, and
+        every field asynctool does not name. Only what describes the response itself
+        (`role`, `annotations`) stays behind; `audio` goes back as the `{"id"}` that the API
+        asks for.
+        """
+        return assistant_message(self)
+
+
+def assistant_message(
+    message: ChatCompletionMessage, tool_calls: list[ToolCall] | None = None
+) -> AssistantMessage:
+    """`message` as the request message that carries it in a conversation: the one
+    conversion from an answer to history, used by `to_param()` and by the agent loop.
+    `tool_calls` replaces the message's calls (the loop gives ids to calls sent without)."""
+    calls = tool_calls if tool_calls is not None else message.tool_calls
+    param = AssistantMessage(
+        content=message.content,
+        refusal=message.refusal,
+        tool_calls=[_unparsed(call) for call in calls] if calls else None,
+        reasoning_content=message.reasoning_content,
+        reasoning=message.reasoning,
+        reasoning_details=message.reasoning_details,
+        function_call=_unparsed_function(message.function_call),
+        audio={"id": message.audio.id} if message.audio is not None else None,
+    )
+    return with_extras(param, wire_extras(message))
+
+
+def _unparsed(call: ToolCall) -> ToolCall:
+    # `parse()` decodes arguments into `parsed_arguments`; the wire knows only the text.
+    if not isinstance(call, ParsedToolCall):
+        return call
+    fields = {f: getattr(call, f) for f in ToolCall.__struct_fields__}
+    fields["function"] = _unparsed_function(call.function)
+    return with_extras(ToolCall(**fields), wire_extras(call))
+
+
+def _unparsed_function(function: FunctionCall | None) -> FunctionCall | None:
+    if not isinstance(function, ParsedFunctionCall):
+        return function
+    plain = FunctionCall(name=function.name, arguments=function.arguments)
+    return with_extras(plain, wire_extras(function))
 
 
 class Choice(_Response):
@@ -429,6 +520,7 @@ class ChoiceDeltaToolCall(_Chunk):
     id: str | None = None
     type: str | None = None
     function: ChoiceDeltaToolCallFunction | None = None
+    extra_content: dict[str, Any] | None = None
 
 
 class ChoiceDelta(_Chunk):
@@ -439,6 +531,8 @@ class ChoiceDelta(_Chunk):
     refusal: str | None = None
     tool_calls: list[ChoiceDeltaToolCall] | None = None
     reasoning_content: str | None = None
+    reasoning: str | None = None
+    reasoning_details: list[dict[str, Any]] | None = None
     function_call: ChoiceDeltaToolCallFunction | None = None
 
 
@@ -464,10 +558,13 @@ class ChatCompletionChunk(_Chunk):
     system_fingerprint: str | None = None
     service_tier: str | None = None
     prompt_filter_results: list[PromptFilterResult] | None = None
+    obfuscation: str | None = None  # OpenAI pads every chunk with it; noise, not merged
 
 
 # --------------------------------------------------------------------------- codecs, built once
 
 encoder = msgspec.json.Encoder()
-completion_decoder = msgspec.json.Decoder(ChatCompletion)
-chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
+# Strict: they raise for a payload with a field the structs do not name, which then goes
+# through `_lossless.Decoder.decode_any` and keeps it.
+completion_decoder = msgspec.json.Decoder(strict(ChatCompletion))
+chunk_decoder = msgspec.json.Decoder(strict(ChatCompletionChunk))
