@@ -11,6 +11,7 @@ from ._client import AsyncClient as AsyncClient
 from ._exceptions import AgentError as AgentError
 from ._exceptions import APIConnectionError as APIConnectionError
 from ._exceptions import APIError as APIError
+from ._exceptions import APIResponseValidationError as APIResponseValidationError
 from ._exceptions import APIStatusError as APIStatusError
 from ._exceptions import APITimeoutError as APITimeoutError
 from ._exceptions import AsyncToolError as AsyncToolError
@@ -133,6 +134,7 @@ _LAZY = {
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "Agent",

@@ -11,7 +11,7 @@ import msgspec
 
 from ._accumulate import decode_with_quirks
 from ._closing import AsyncCloseable
-from ._exceptions import APIError, InvalidRequestError
+from ._exceptions import APIError, APIResponseValidationError, InvalidRequestError
 from ._request import ChatCompletionRequest, build_body, encode_body, is_output_type
 from ._stream import ChatStream, ChatStreamManager, ParsedChatStream, error_in
 from ._transport import AuthStyle, Response, Timeout, Transport
@@ -28,6 +28,7 @@ __all__ = ["AsyncClient", "Chat", "Completions"]
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
 _MAX_SHOWN_BODY = 1 << 20  # a body that should have been a stream is read this far, no more
+_SHOWN_BODY = 200  # what an error keeps of a body that is not an answer
 
 
 class _NotGiven:
@@ -328,10 +329,11 @@ async def _check_stream_type(response: Response) -> None:
     error = error_in(data) if content_type == "application/json" else None
     if error is None:
         what = "an HTML page" if content_type == "text/html" else "JSON that is not an error"
-        error = APIError(
+        error = _not_an_answer(
+            response,
+            data,
             f"Expected an event stream, but the server answered with {what} "
             f"(HTTP {response.status}); is the base URL right, and does it stream?",
-            body=data[:200].decode("utf-8", "replace"),
         )
     error.request_id = response.request_id
     raise response.redact(error)
@@ -342,20 +344,30 @@ async def _open_stream(response: Response, max_event_size: int) -> ChatStream:
     return ChatStream(response, max_event_size=max_event_size)
 
 
+def _decode_completion(data: bytes) -> ChatCompletion:
+    """Typed decoding; a provider quirk (tool arguments sent as an object) is rewritten first.
+
+    Raises:
+        msgspec.DecodeError: not JSON (`msgspec.ValidationError`: not a completion).
+        RecursionError: JSON nested too deep for msgspec.
+    """
+    completion: ChatCompletion
+    try:
+        completion = completion_decoder.decode(data)
+    except msgspec.ValidationError:
+        completion = decode_with_quirks(data, ChatCompletion)
+    return completion
+
+
 async def _read_completion(response: Response) -> ChatCompletion:
     try:
         data = await response.read()
     finally:
         response.close()
     try:
-        completion = completion_decoder.decode(data)
-    except msgspec.ValidationError:
-        try:  # a provider quirk, such as tool arguments sent as an object
-            completion = decode_with_quirks(data, ChatCompletion)
-        except (msgspec.DecodeError, RecursionError) as exc:
-            raise _bad_body(response, data, f"is not a chat completion ({exc})") from exc
-    except (msgspec.DecodeError, RecursionError) as exc:  # too deep: RecursionError
-        raise _bad_body(response, data, "is not JSON") from exc
+        completion = _decode_completion(data)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+        raise _not_a_completion(response, data, exc) from exc
     if not completion.choices:
         # Some gateways answer 200 with an error object; it decodes as an empty completion.
         error = error_in(data)
@@ -365,11 +377,24 @@ async def _read_completion(response: Response) -> ChatCompletion:
     return completion
 
 
-def _bad_body(response: Response, data: bytes, what: str) -> APIError:
-    text = data[:200].decode("utf-8", "replace")
-    error = APIError(
-        f"The response body (HTTP {response.status}, {response.content_type or 'no type'}) "
-        f"{what}: {text!r}",
+def _not_a_completion(response: Response, data: bytes, exc: Exception) -> APIError:
+    if isinstance(exc, RecursionError):
+        what = "is JSON nested too deep to decode"
+    elif isinstance(exc, msgspec.ValidationError):
+        what = f"is not a chat completion ({exc})"
+    else:
+        what = "is not JSON" if data.strip() else "is empty"
+    ctype = response.content_type or "no type"
+    message = f"The response body (HTTP {response.status}, {ctype}) {what}"
+    return _not_an_answer(response, data, message)
+
+
+def _not_an_answer(response: Response, data: bytes, message: str) -> APIResponseValidationError:
+    """The error for a success response that is not what the API returns, the key taken out."""
+    text = data[:_SHOWN_BODY].decode("utf-8", "replace")
+    error = APIResponseValidationError(
+        f"{message}: {text!r}",
+        status_code=response.status,
         body=text,
         request_id=response.request_id,
     )

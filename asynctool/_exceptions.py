@@ -24,6 +24,7 @@ AsyncToolError
     │   ├── APITimeoutError      a connect, first-byte, idle or total deadline passed
     │   └── IncompleteStreamError    the stream ended before every choice finished
     ├── StreamDecodeError        a stream sent data that is not a chunk
+    ├── APIResponseValidationError   a 2xx body that is not a completion (or not a stream)
     └── APIStatusError           an HTTP status >= 400, by status:
         ├── BadRequestError            400
         ├── AuthenticationError        401
@@ -35,7 +36,9 @@ AsyncToolError
         └── InternalServerError        >= 500
 ```
 
-`APIError` itself is raised for an error object a server sends inside a stream. Every error
+`APIError` itself is raised for an error object a server sends inside a stream or a 200 body:
+the provider's own error, where `APIResponseValidationError` means the answer was not an
+answer at all (an HTML page from a proxy, JSON cut short or of another shape). Every error
 raised while a stream is read carries `partial_completion`, the completion assembled from what
 arrived. Names follow the OpenAI SDK so that ported `except` clauses keep matching. Messages are
 built from attributes (status, the server's error body), never from request headers, so the API
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "AgentError",
@@ -318,6 +322,32 @@ class StreamDecodeError(APIError):
     def __init__(self, message: str, *, data: str = "", **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.data = data
+
+
+class APIResponseValidationError(APIError):
+    """The server answered with a success status, but not with what the API returns.
+
+    Raised for a body that is not a chat completion (an HTML page from a proxy or a captive
+    portal, JSON cut short, JSON of another shape), and for a response that is not an event
+    stream when one was asked for. The name is the OpenAI SDK's, so ported `except` clauses
+    still match. A provider's own error object in a 200 body is an `APIError` instead.
+
+    Attributes:
+        status_code: the HTTP status the server answered with.
+        body: the first 200 characters of the body, as text, the API key taken out.
+        request_id: the `x-request-id` of the response, when it had one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: str = "",
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, body=body, request_id=request_id)
+        self.status_code = status_code
 
 
 class APIStatusError(APIError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from asynctool import (
     APIError,
+    APIResponseValidationError,
     AssistantMessage,
     AsyncClient,
     ChatCompletion,
@@ -177,20 +179,33 @@ async def test_response_with_arguments_as_an_object(
     [
         (b'{"id": "x", "choices": [', "is not JSON"),
         (b"<html>oops</html>", "is not JSON"),
-        (b'{"choices": 5}', "is not a chat completion"),
-        (
-            b'{"error": {"message": "quota exceeded", "type": "insufficient_quota"}}',
-            "quota exceeded",
-        ),
+        (b"", "is empty"),
+        (b'{"choices": 5}', "is not a chat completion (Expected `array"),
+        (b"[" * 10_000, "nested too deep"),
     ],
 )
-async def test_bad_success_bodies_are_api_errors(
+async def test_a_success_body_that_is_not_a_completion_is_a_response_validation_error(
     server: LocalServer, client: AsyncClient, body: bytes, message: str
 ) -> None:
     server.script(reply(body, content_type="application/json", headers={"x-request-id": "r1"}))
-    with pytest.raises(APIError, match=message) as info:
+    with pytest.raises(APIResponseValidationError, match=re.escape(message)) as info:
         await client.chat.completions.create(model="m", messages=MESSAGES)
-    assert info.value.request_id == "r1"
+    error = info.value
+    assert str(error).startswith("The response body (HTTP 200, application/json) ")
+    assert (error.status_code, error.request_id) == (200, "r1")
+    assert error.body == body[:200].decode()
+    assert len(server.requests) == 1  # a 200 is never sent again
+
+
+async def test_an_error_object_in_a_success_body_is_the_providers_error(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    body = {"error": {"message": "quota exceeded", "type": "insufficient_quota"}}
+    server.script(reply(body, headers={"x-request-id": "r1"}))
+    with pytest.raises(APIError, match="quota exceeded") as info:
+        await client.chat.completions.create(model="m", messages=MESSAGES)
+    assert type(info.value) is APIError
+    assert (info.value.type, info.value.request_id) == ("insufficient_quota", "r1")
 
 
 INVALID: list[tuple[dict[str, Any], str, str]] = [

@@ -36,6 +36,7 @@ from asynctool import (
     AgentEvent,
     APIConnectionError,
     APIError,
+    APIResponseValidationError,
     APITimeoutError,
     AssistantMessage,
     AsyncClient,
@@ -371,11 +372,15 @@ async def test_garbage_then_more_events_still_ends() -> None:
     [garbage(), bad_data(), truncated(), html_page()],
     ids=["garbage", "data", "cut", "html"],
 )
-async def test_plain_body_that_is_not_a_completion_is_an_api_error(fault: Turn) -> None:
+async def test_plain_body_that_is_not_a_completion_is_a_response_validation_error(
+    fault: Turn,
+) -> None:
     async with serving(fault, REPLY) as (server, client):
         outcome = await attempt(client, stream=False)
-    error = failed(outcome, APIError, exact=True)
+    error = failed(outcome, APIResponseValidationError, exact=True)
     assert "HTTP 200" in str(error) and "is not JSON" in str(error)
+    assert error.status_code == 200
+    assert isinstance(error.body, str) and 0 < len(error.body) <= 200
     assert error.request_id == server.requests[0].request_id
     assert len(server.requests) == 1  # a 200 is never sent again
 
@@ -445,11 +450,15 @@ async def test_html_502_on_every_attempt_is_a_server_error_with_a_short_message(
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_200_html_page_is_an_api_error_and_not_retried(stream: bool) -> None:
+async def test_200_html_page_is_a_response_validation_error_and_not_retried(
+    stream: bool,
+) -> None:
     async with serving(html_page(), REPLY) as (server, client):
         outcome = await attempt(client, stream)
-    error = failed(outcome, APIError, exact=True)
+    error = failed(outcome, APIResponseValidationError, exact=True)
     assert "HTML" in str(error) or "text/html" in str(error)
+    assert error.status_code == 200 and error.body.lstrip().lower().startswith("<!doctype html")
+    assert error.request_id == server.requests[0].request_id
     assert len(server.requests) == 1
 
 
@@ -637,11 +646,11 @@ AGENT_FAULTS: dict[str, tuple[list[Turn], type[AsyncToolError], type[AsyncToolEr
     "drop": ([drop_after(300)], APIConnectionError, IncompleteStreamError, True),
     "stall": ([stall(after=0)], APITimeoutError, APITimeoutError, True),
     "stall-mid": ([stall(after=2)], AsyncToolError, APITimeoutError, True),
-    "garbage": ([garbage()], APIError, IncompleteStreamError, True),
-    "bad-data": ([bad_data()], APIError, StreamDecodeError, True),
+    "garbage": ([garbage()], APIResponseValidationError, IncompleteStreamError, True),
+    "bad-data": ([bad_data()], APIResponseValidationError, StreamDecodeError, True),
     "html-502": ([html_error(502)] * 2, InternalServerError, InternalServerError, False),
-    "html-200": ([html_page()], APIError, APIError, False),
-    "truncated": ([truncated(200)], APIError, IncompleteStreamError, True),
+    "html-200": ([html_page()], APIResponseValidationError, APIResponseValidationError, False),
+    "truncated": ([truncated(200)], APIResponseValidationError, IncompleteStreamError, True),
     "error-event": ([error_event()], APIError, APIError, True),
     "429": ([status(429, retry_after=0)] * 2, RateLimitError, RateLimitError, False),
 }

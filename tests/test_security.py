@@ -34,6 +34,7 @@ from asynctool import (
     Agent,
     APIConnectionError,
     APIError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     AsyncClient,
@@ -217,8 +218,20 @@ async def test_a_dropped_stream_does_not_show_the_key(logs: pytest.LogCaptureFix
         (bad_data(after=1, line=f"key={KEY}"), True),
         (RawResponse(status=200, body=error_body(ECHO, type="auth")), False),
         (RawResponse(status=200, body=f"<p>{KEY}</p>".encode(), content_type="text/html"), False),
+        (RawResponse(status=200, body=f'{{"choices": "{KEY}"}}'.encode()), False),
+        (RawResponse(status=200, body=f'{{"id": "{KEY}", "choices": ['.encode()), False),
+        (RawResponse(status=200, body=f"<p>{KEY}</p>".encode(), content_type="text/html"), True),
     ],
-    ids=["error-event", "error-chunk", "bad-data", "200-error-body", "200-not-json"],
+    ids=[
+        "error-event",
+        "error-chunk",
+        "bad-data",
+        "200-error-body",
+        "200-not-json",
+        "200-wrong-shape",
+        "200-cut-short",
+        "200-html-for-a-stream",
+    ],
 )
 async def test_errors_from_a_200_echoing_the_key_are_redacted(
     logs: pytest.LogCaptureFixture, turn: Any, stream: bool
@@ -226,6 +239,10 @@ async def test_errors_from_a_200_echoing_the_key_are_redacted(
     async with serving(turn) as (_, client):
         error = await failure(client, stream)
     assert isinstance(error, APIError)
+    if isinstance(turn, RawResponse) and b"error" not in turn.body:
+        # Not an answer at all, so not the provider's error either.
+        assert isinstance(error, APIResponseValidationError)
+        assert error.status_code == 200 and "[redacted]" in error.body
     assert_secret(*exposed(error), *logged(logs))
 
 
