@@ -12,7 +12,13 @@ import msgspec
 from ._accumulate import decode_with_quirks
 from ._closing import AsyncCloseable
 from ._exceptions import APIError, APIResponseValidationError, InvalidRequestError
-from ._request import ChatCompletionRequest, build_body, encode_body, is_output_type
+from ._request import (
+    ChatCompletionRequest,
+    build_body,
+    checked_query,
+    encode_body,
+    is_output_type,
+)
 from ._stream import ChatStream, ChatStreamManager, ParsedChatStream, error_in
 from ._transport import AuthStyle, Response, Timeout, Transport
 from ._types import ChatCompletion, ParsedChatCompletion, completion_decoder
@@ -117,10 +123,13 @@ class AsyncClient(AsyncCloseable):
         body: bytes,
         *,
         extra_headers: Mapping[str, str] | None,
+        query: Mapping[str, str | int | float] | None = None,
         timeout: float | Timeout | None,
     ) -> Response:
         deadline = None if timeout is NOT_GIVEN else Timeout.of(timeout)
-        return await self._transport.post(path, body, extra_headers=extra_headers, timeout=deadline)
+        return await self._transport.post(
+            path, body, extra_headers=extra_headers, query=query, timeout=deadline
+        )
 
 
 class Chat:
@@ -144,6 +153,7 @@ class Completions:
         messages: Iterable[Any],
         stream: Literal[False] = False,
         extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int | float] | None = None,
         timeout: float | Timeout | None = NOT_GIVEN,
         **params: Unpack[CompletionParams],
     ) -> ChatCompletion: ...
@@ -156,6 +166,7 @@ class Completions:
         messages: Iterable[Any],
         stream: Literal[True],
         extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int | float] | None = None,
         timeout: float | Timeout | None = NOT_GIVEN,
         **params: Unpack[CompletionParams],
     ) -> ChatStream: ...
@@ -168,6 +179,7 @@ class Completions:
         messages: Iterable[Any],
         stream: bool,
         extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int | float] | None = None,
         timeout: float | Timeout | None = NOT_GIVEN,
         **params: Unpack[CompletionParams],
     ) -> ChatCompletion | ChatStream: ...
@@ -179,14 +191,16 @@ class Completions:
         messages: Iterable[Any],
         stream: bool = False,
         extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int | float] | None = None,
         timeout: float | Timeout | None = NOT_GIVEN,
         **params: Unpack[CompletionParams],
     ) -> ChatCompletion | ChatStream:
         """Create a chat completion.
 
         Every request field of the API is a keyword (see `CompletionParams`); `extra_body`
-        adds fields this client does not name, `extra_headers` headers, and `timeout`
-        overrides the client's deadlines for this call.
+        adds fields this client does not name, `extra_headers` headers, `extra_query`
+        parameters of the URL's query string, and `timeout` overrides the client's deadlines
+        for this call.
 
         Returns:
             A `ChatCompletion`, or with `stream=True` a `ChatStream` of chunks.
@@ -199,7 +213,11 @@ class Completions:
         """
         request = build_body(model=model, messages=messages, stream=stream, params=params)
         return await self._send(
-            request, params.get("extra_body"), extra_headers=extra_headers, timeout=timeout
+            request,
+            params.get("extra_body"),
+            extra_headers=extra_headers,
+            extra_query=checked_query(extra_query),
+            timeout=timeout,
         )
 
     async def _send(
@@ -208,12 +226,17 @@ class Completions:
         extra_body: Mapping[str, Any] | None = None,
         *,
         extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int | float] | None = None,
         timeout: float | Timeout | None = NOT_GIVEN,
     ) -> ChatCompletion | ChatStream:
         """Send a request that is already checked (the agent builds one per run and reuses it)."""
         body = encode_body(request, extra_body)
         response = await self._client._post(
-            "chat/completions", body, extra_headers=extra_headers, timeout=timeout
+            "chat/completions",
+            body,
+            extra_headers=extra_headers,
+            query=extra_query,
+            timeout=timeout,
         )
         if request.stream:
             return await _open_stream(response, self._client.max_event_size)
@@ -227,6 +250,7 @@ class Completions:
         messages: Iterable[Any],
         response_format: type[T],
         extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int | float] | None = None,
         timeout: float | Timeout | None = NOT_GIVEN,
         **params: Unpack[ParseParams],
     ) -> ChatStreamManager[ParsedChatStream[T]]: ...
@@ -238,6 +262,7 @@ class Completions:
         model: str,
         messages: Iterable[Any],
         extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int | float] | None = None,
         timeout: float | Timeout | None = NOT_GIVEN,
         **params: Unpack[CompletionParams],
     ) -> ChatStreamManager[ChatStream]: ...
@@ -248,6 +273,7 @@ class Completions:
         model: str,
         messages: Iterable[Any],
         extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int | float] | None = None,
         timeout: float | Timeout | None = NOT_GIVEN,
         **params: Any,
     ) -> ChatStreamManager[Any]:
@@ -262,11 +288,12 @@ class Completions:
         structured = _structured(params) if is_output_type(params.get("response_format")) else None
         request = build_body(model=model, messages=messages, stream=True, params=params)
         body = encode_body(request, params.get("extra_body"))
+        query = checked_query(extra_query)
         max_event_size = self._client.max_event_size
 
         async def open_stream() -> ChatStream:
             response = await self._client._post(
-                "chat/completions", body, extra_headers=extra_headers, timeout=timeout
+                "chat/completions", body, extra_headers=extra_headers, query=query, timeout=timeout
             )
             await _check_stream_type(response)
             if structured is None:
@@ -282,6 +309,7 @@ class Completions:
         messages: Iterable[Any],
         response_format: type[T],
         extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int | float] | None = None,
         timeout: float | Timeout | None = NOT_GIVEN,
         **params: Unpack[ParseParams],
     ) -> ParsedChatCompletion[T]:
@@ -304,6 +332,7 @@ class Completions:
             model=model,
             messages=messages,
             extra_headers=extra_headers,
+            extra_query=extra_query,
             timeout=timeout,
             **fields,
         )

@@ -3,20 +3,28 @@
 The request struct carries the API's ranges as msgspec constraints, so one `msgspec.convert`
 checks types and ranges together and its error already names the field; the rules msgspec
 cannot state (a tool named by `tool_choice` must exist, `top_logprobs` needs `logprobs`) are
-checked after. Messages and tools given as dicts are checked against their structs but sent
-as given, so provider-specific keys in them reach the wire untouched.
+checked after. Messages, tools and the object-valued fields (`audio`, `moderation`, ...) given
+as dicts are checked against a struct but sent as given, so provider-specific keys in them
+reach the wire untouched.
+
+Every keyword of the official SDK's `chat.completions.create` is accepted (a test compares the
+two signatures). Where the SDK lists the values of a field (`reasoning_effort`, `service_tier`,
+`verbosity`, ...), only the type is checked: compatible providers extend those lists (Groq's
+`service_tier="on_demand"` and `"performance"`, console.groq.com/docs/service-tiers, and its
+`reasoning_effort="default"`), and a value the client does not know must still reach the
+server that does.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Protocol, TypedDict, runtime_checkable
+from typing import Annotated, Any, Literal, Protocol, TypedDict, runtime_checkable
 
 import msgspec
 
 from ._exceptions import InvalidRequestError
-from ._types import ChatCompletionTool, Message, encoder
+from ._types import ChatCompletionMessage, ChatCompletionTool, Message, encoder
 
 __all__ = [
     "ChatCompletionRequest",
@@ -24,6 +32,7 @@ __all__ = [
     "ParseParams",
     "build_body",
     "checked_messages",
+    "checked_query",
     "encode_body",
     "is_output_type",
 ]
@@ -44,6 +53,116 @@ class StreamOptions(msgspec.Struct, omit_defaults=True):
 
     include_usage: bool | None = None
     include_obfuscation: bool | None = None
+
+
+class _Checked(msgspec.Struct, kw_only=True):
+    """Base of the structs a dict field is checked against; the dict itself is what is sent."""
+
+
+class _VoiceID(_Checked):
+    id: str
+
+
+class _Audio(_Checked):
+    format: str
+    voice: str | _VoiceID
+
+
+class _TextPart(_Checked):
+    type: Literal["text"]
+    text: str
+
+
+class _Prediction(_Checked):
+    type: Literal["content"]
+    content: str | list[_TextPart]
+
+
+class _ModerationMode(_Checked):
+    mode: str
+
+
+class _ModerationPolicy(_Checked):
+    input: _ModerationMode | None = None
+    output: _ModerationMode | None = None
+
+
+class _Moderation(_Checked):
+    model: str
+    policy: _ModerationPolicy | None = None
+
+
+class _PromptCacheOptions(_Checked):
+    mode: str | None = None
+    ttl: str | None = None
+
+
+class _ApproximateLocation(_Checked):
+    city: str | None = None
+    country: str | None = None
+    region: str | None = None
+    timezone: str | None = None
+
+
+class _UserLocation(_Checked):
+    type: Literal["approximate"]
+    approximate: _ApproximateLocation
+
+
+class _WebSearchOptions(_Checked):
+    search_context_size: str | None = None
+    user_location: _UserLocation | None = None
+
+
+class _Function(_Checked):
+    """An entry of `functions`, the deprecated form of `tools` that ported code still sends."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class _Named(_Checked):
+    name: str
+
+
+class _TextFormat(_Checked, tag_field="type", tag="text"):
+    pass
+
+
+class _Grammar(_Checked):
+    definition: str
+    syntax: str
+
+
+class _GrammarFormat(_Checked, tag_field="type", tag="grammar"):
+    grammar: _Grammar
+
+
+class _Custom(_Checked):
+    name: str
+    description: str | None = None
+    format: _TextFormat | _GrammarFormat | None = None
+
+
+class _CustomTool(_Checked):
+    """A custom tool (`{"type": "custom", "custom": {...}}`): the model answers in free text or
+    in a grammar instead of JSON arguments (OpenAI's function-calling guide, "Custom tools")."""
+
+    type: Literal["custom"]
+    custom: _Custom
+
+
+# The object-valued fields, each checked against its struct before anything is sent.
+_CHECKED_FIELDS: dict[str, Any] = {
+    "audio": _Audio,
+    "prediction": _Prediction,
+    "moderation": _Moderation,
+    "prompt_cache_options": _PromptCacheOptions,
+    "web_search_options": _WebSearchOptions,
+    "functions": list[_Function],
+    "function_call": Literal["none", "auto"] | _Named,
+}
 
 
 class ChatCompletionRequest(
@@ -83,6 +202,12 @@ class ChatCompletionRequest(
     safety_identifier: str | None = None
     verbosity: str | None = None
     web_search_options: dict[str, Any] | None = None
+    moderation: dict[str, Any] | None = None
+    prompt_cache_options: dict[str, Any] | None = None
+    prompt_cache_retention: str | None = None
+    # Deprecated by `tools` and `tool_choice`, still sent by code written for older SDKs.
+    functions: list[Any] | None = None
+    function_call: str | dict[str, Any] | None = None
 
 
 class ParseParams(TypedDict, total=False):
@@ -116,6 +241,11 @@ class ParseParams(TypedDict, total=False):
     safety_identifier: str
     verbosity: str
     web_search_options: Mapping[str, Any]
+    moderation: Mapping[str, Any]
+    prompt_cache_options: Mapping[str, Any]
+    prompt_cache_retention: str
+    functions: Iterable[Mapping[str, Any]]
+    function_call: str | Mapping[str, Any]
     extra_body: Mapping[str, Any]
 
 
@@ -155,6 +285,8 @@ def build_body(
         fields["tools"] = [_tool_dict(t, i) for i, t in enumerate(fields["tools"])]
     if "logit_bias" in fields:
         fields["logit_bias"] = _checked_logit_bias(fields["logit_bias"])
+    for name in _CHECKED_FIELDS.keys() & fields.keys():
+        fields[name] = _checked_field(name, fields[name])
     request = _convert(fields)
     _check_cross_field_rules(request)
     return request
@@ -167,6 +299,41 @@ def encode_body(request: ChatCompletionRequest, extra_body: Mapping[str, Any] | 
     merged = msgspec.to_builtins(request)
     merged.update(extra_body)
     return encoder.encode(merged)
+
+
+def checked_query(query: Mapping[str, Any] | None) -> Mapping[str, str | int | float] | None:
+    """`extra_query`, checked: names to strings or numbers, added to the URL's query string.
+
+    Raises:
+        InvalidRequestError: naming the offending entry.
+    """
+    if not query:
+        return None
+    if not isinstance(query, Mapping):
+        raise InvalidRequestError("extra_query", f"expected a dict, got {type(query).__name__}")
+    for name, value in query.items():
+        if not isinstance(name, str):
+            raise InvalidRequestError("extra_query", f"names must be strings, got {name!r}")
+        # yarl refuses a bool (is it `True`, `true` or `1`?), and so do we, before sending.
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise InvalidRequestError(
+                f"extra_query[{name!r}]", f"expected a string or a number, got {value!r}"
+            )
+    return query
+
+
+def _checked_field(name: str, value: Any) -> Any:
+    """An object-valued field checked against its struct; sent as given (a list if iterable)."""
+    if name == "functions" and not isinstance(value, str | bytes | Mapping):
+        value = list(value) if isinstance(value, Iterable) else value
+    try:
+        msgspec.convert(value, _CHECKED_FIELDS[name])
+    except msgspec.ValidationError as exc:
+        raise _invalid(exc, name) from None
+    if name == "functions":
+        for i, function in enumerate(value):
+            _check_name(function["name"], f"functions[{i}].name")
+    return value
 
 
 def _convert(fields: dict[str, Any]) -> ChatCompletionRequest:
@@ -207,6 +374,11 @@ def checked_messages(messages: Iterable[Any]) -> list[Any]:
     for i, message in enumerate(checked):
         if isinstance(message, _MESSAGE_TYPES):
             continue
+        if isinstance(message, ChatCompletionMessage):
+            # `messages.append(completion.choices[0].message)`, as with the OpenAI SDK: the
+            # one conversion into history, which keeps what the provider sent.
+            checked[i] = message.to_param()
+            continue
         if not isinstance(message, Mapping):
             raise InvalidRequestError(
                 f"messages[{i}]",
@@ -238,31 +410,40 @@ def _tool_dict(tool: Any, i: int) -> Any:
     """A tool as sent: its `.definition`, a `ChatCompletionTool`, or a dict, checked."""
     if isinstance(tool, SupportsToolDefinition):
         tool = tool.definition
-    if isinstance(tool, ChatCompletionTool):
-        name = tool.function.name
-    elif isinstance(tool, Mapping):
-        try:
+    kind = "function"
+    try:
+        if isinstance(tool, ChatCompletionTool):
+            name = tool.function.name
+        elif isinstance(tool, Mapping) and tool.get("type") == "custom":
+            kind, name = "custom", msgspec.convert(tool, _CustomTool).custom.name
+        elif isinstance(tool, Mapping):
             name = msgspec.convert(tool, ChatCompletionTool).function.name
-        except msgspec.ValidationError as exc:
-            raise _invalid(exc, f"tools[{i}]") from None
-    else:
-        raise InvalidRequestError(
-            f"tools[{i}]", f"expected a tool dict or a Tool, got {type(tool).__name__}"
-        )
-    if not _TOOL_NAME.match(name):
-        raise InvalidRequestError(
-            f"tools[{i}].function.name",
-            f"{name!r} must be 1 to 64 letters, digits, underscores or dashes",
-        )
+        else:
+            raise InvalidRequestError(
+                f"tools[{i}]", f"expected a tool dict or a Tool, got {type(tool).__name__}"
+            )
+    except msgspec.ValidationError as exc:
+        raise _invalid(exc, f"tools[{i}]") from None
+    _check_name(name, f"tools[{i}].{kind}.name")
     return tool
 
 
-def _tool_names(tools: list[Any] | None) -> set[str]:
+def _check_name(name: str, field: str) -> None:
+    if not _TOOL_NAME.match(name):
+        raise InvalidRequestError(
+            field, f"{name!r} must be 1 to 64 letters, digits, underscores or dashes"
+        )
+
+
+def _tool_names(tools: list[Any] | None) -> set[tuple[str, str]]:
+    """Each tool as `(kind, name)`: `("function", "get_weather")`, `("custom", "run_sql")`."""
     names = set()
     for tool in tools or ():
-        names.add(
-            tool.function.name if isinstance(tool, ChatCompletionTool) else tool["function"]["name"]
-        )
+        if isinstance(tool, ChatCompletionTool):
+            names.add(("function", tool.function.name))
+        else:
+            kind = tool.get("type", "function")
+            names.add((kind, tool[kind]["name"]))
     return names
 
 
@@ -278,18 +459,26 @@ def _check_cross_field_rules(request: ChatCompletionRequest) -> None:
         if choice == "required" and not request.tools:
             raise InvalidRequestError("tool_choice", "'required' needs at least one tool in tools")
     elif choice is not None:
-        name = _forced_name(choice)
-        if name is not None and name not in _tool_names(request.tools):
+        forced = _forced_tool(choice)
+        if forced is not None and forced not in _tool_names(request.tools):
+            kind, name = forced
             raise InvalidRequestError(
-                "tool_choice", f"names the function {name!r}, which is not in tools"
+                "tool_choice", f"names the {kind} tool {name!r}, which is not in tools"
             )
+    call = request.function_call
+    if isinstance(call, dict) and call["name"] not in {f["name"] for f in request.functions or ()}:
+        raise InvalidRequestError(
+            "function_call", f"names the function {call['name']!r}, which is not in functions"
+        )
 
 
-def _forced_name(choice: Mapping[str, Any]) -> str | None:
-    function = choice.get("function")
-    if choice.get("type") == "function" and isinstance(function, Mapping):
-        name = function.get("name")
+def _forced_tool(choice: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The `(kind, name)` a `tool_choice` dict forces, for a function or a custom tool."""
+    kind = choice.get("type")
+    named = choice.get(kind) if kind in ("function", "custom") else None
+    if isinstance(kind, str) and isinstance(named, Mapping):
+        name = named.get("name")
         if not isinstance(name, str):
-            raise InvalidRequestError("tool_choice.function.name", "expected a string")
-        return name
+            raise InvalidRequestError(f"tool_choice.{kind}.name", "expected a string")
+        return kind, name
     return None

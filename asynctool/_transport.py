@@ -257,9 +257,11 @@ class Transport:
         body: bytes,
         *,
         extra_headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str | int | float] | None = None,
         timeout: Timeout | None = None,
     ) -> Response:
-        """POST `body` to `path`, retrying what is safe, and return the started response.
+        """POST `body` to `path` (`query` added to the URL's query string), retrying what is
+        safe, and return the started response.
 
         Raises:
             APIStatusError: a status >= 400 (its subclass by status), after retries.
@@ -271,6 +273,8 @@ class Transport:
         if extra_headers:
             headers.update(extra_headers)
         url = self.base_url.join(URL(path.lstrip("/")))
+        if query:
+            url = url.extend_query(query)
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
             try:
