@@ -108,7 +108,7 @@ EXPECTED: dict[str, str] = {
     "bad-data": "StreamDecodeError",
     "garbage": "IncompleteStreamError",
     "html-502": "InternalServerError",
-    "html-200": "APIError",
+    "html-200": "APIResponseValidationError",
     "truncated": "IncompleteStreamError",
     "error-event": "APIError",
     "leave-early": "left",
