@@ -12,7 +12,8 @@ stream of N tokens costs O(N) in all. The merge rules, field by field:
   delta rule below.
 - `tool_calls`: fragments belong to a call found by `index`; a fragment whose `id` differs
   from the call at that index starts a new call (some servers send every call as `index: 0`);
-  without `index`, a new `id` starts a new call and no `id` continues the last one. `id`,
+  without `index`, a new `id` starts a new call and no `id` continues the last one; an empty
+  `id` is no id. `id`,
   `type` and `name` are taken on first sight, so servers that repeat them on every fragment
   do not duplicate them; `arguments` fragments append.
 - `finish_reason`: the last one sent; `logprobs`: token lists append.
@@ -107,7 +108,7 @@ class _ToolCallState:
 
     def merge(self, delta: ChoiceDeltaToolCall) -> None:
         if self.id is None:
-            self.id = delta.id
+            self.id = delta.id or None
         if self.type is None:
             self.type = delta.type
         function = delta.function
@@ -214,7 +215,9 @@ class _ChoiceState:
 
     def call_for(self, fragment: ChoiceDeltaToolCall) -> _ToolCallState:
         """The call this fragment continues, or a new one (see the module's rules)."""
-        index, id = fragment.index, fragment.id
+        # DashScope repeats `"id": ""` on every fragment after a call's first: no id, not a
+        # new one.
+        index, id = fragment.index, fragment.id or None
         if index is None:
             last = self.tool_calls[-1] if self.tool_calls else None
             if last is None or (id is not None and last.id is not None and id != last.id):

@@ -434,7 +434,8 @@ def merge_delta(old: Any, new: Any, key: str | None = None) -> Any:
 
     Strings concatenate (like `content`), except naming keys (`id`, `type`, `name`, `index`,
     `format`), which keep their first value; lists of blocks with an `index` merge block by
-    block on it (as OpenRouter streams `reasoning_details`), other lists extend; objects merge
+    block on it and their `type` (as OpenRouter streams `reasoning_details`), other lists
+    extend; objects merge
     by key with these same rules; other scalars: the last one wins; `null` adds nothing. `old`
     is owned by the caller and updated in place where it can be; `new` is never changed.
     """
@@ -458,7 +459,7 @@ def _merge_blocks(old: list[Any], new: list[Any]) -> list[Any]:
         index = block.get("index") if isinstance(block, dict) else None
         if index is not None:
             for i, earlier in enumerate(old):
-                if isinstance(earlier, dict) and earlier.get("index") == index:
+                if isinstance(earlier, dict) and _same_block(earlier, block, index):
                     old[i] = merge_delta(earlier, block)
                     break
             else:
@@ -466,6 +467,15 @@ def _merge_blocks(old: list[Any], new: list[Any]) -> list[Any]:
         else:
             old.append(copy.deepcopy(block))
     return old
+
+
+def _same_block(earlier: dict[str, Any], block: dict[str, Any], index: Any) -> bool:
+    # OpenRouter streams a Gemini answer's `reasoning.text` and `reasoning.encrypted` blocks
+    # both at `index: 0`: a block of another `type` is another block.
+    if earlier.get("index") != index:
+        return False
+    kind, other = earlier.get("type"), block.get("type")
+    return kind is None or other is None or kind == other
 
 
 def merge_snapshot(old: Any, new: Any) -> Any:

@@ -7,8 +7,8 @@ leak into the import state and peak RSS that those processes measure.
 
 The bytes copy the shape of real OpenAI responses: compact JSON, chunks carrying `id`,
 `object`, `created`, `model`, `service_tier`, `system_fingerprint`, `choices[{index, delta,
-logprobs, finish_reason}]` and `usage: null`, then a usage chunk with empty `choices`, then
-`data: [DONE]`.
+logprobs, finish_reason}]`, `usage: null` and `obfuscation`, then a usage chunk with empty
+`choices`, then `data: [DONE]`.
 """
 
 from __future__ import annotations
@@ -211,12 +211,25 @@ def dumps(obj: object) -> bytes:
 def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
     """One `chat.completion.chunk` of choice 0."""
     choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-    return {**_envelope("chat.completion.chunk"), "choices": [choice], "usage": None}
+    body = {**_envelope("chat.completion.chunk"), "choices": [choice], "usage": None}
+    return {**body, "obfuscation": _obfuscation(delta)}
 
 
 def usage_chunk() -> dict[str, Any]:
     """The last chunk when `stream_options.include_usage` is set: no choices, the usage."""
-    return {**_envelope("chat.completion.chunk"), "choices": [], "usage": _usage()}
+    body = {**_envelope("chat.completion.chunk"), "choices": [], "usage": _usage()}
+    return {**body, "obfuscation": _obfuscation({})}
+
+
+def _obfuscation(delta: dict[str, Any]) -> str:
+    # OpenAI pads every streamed chunk with a random string, so that the size of an event
+    # does not tell the length of its token (`stream_options.include_obfuscation`, on by
+    # default). Deterministic here: the server builds its bytes once.
+    size = 4 + len(json.dumps(delta)) % 12
+    return _PADDING[:size]
+
+
+_PADDING = "Zq3x9LmP0aWvRt7KcYe"
 
 
 def completion(message: dict[str, Any], finish_reason: str) -> dict[str, Any]:

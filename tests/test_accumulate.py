@@ -175,6 +175,18 @@ def test_distinct_calls_all_sent_with_index_zero() -> None:
     assert calls(done) == [("call_a", "f", '{"a": 1}'), ("call_b", "g", '{"b": 2}')]
 
 
+def test_an_empty_id_on_later_fragments_continues_the_call() -> None:
+    """DashScope repeats `"id": ""` on every fragment after the first of a streamed call
+    (https://github.com/langchain4j/langchain4j/issues/3974)."""
+    done = assemble(
+        ch({"tool_calls": [call(0, "call_a", "f", "", type="function")]}),
+        ch({"tool_calls": [call(0, "", None, '{"a"', type="function")]}),
+        ch({"tool_calls": [call(0, "", None, ": 1}")]}),
+        ch({"tool_calls": [call(None, "", None, "")]}),
+    )
+    assert calls(done) == [("call_a", "f", '{"a": 1}')]
+
+
 def test_whole_tool_call_in_a_single_delta() -> None:
     done = assemble(
         ch(
