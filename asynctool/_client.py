@@ -11,7 +11,7 @@ import msgspec
 
 from ._accumulate import decode_with_quirks
 from ._closing import AsyncCloseable
-from ._exceptions import APIError, APIResponseValidationError, InvalidRequestError
+from ._exceptions import APIResponseValidationError, InvalidRequestError
 from ._request import (
     ChatCompletionRequest,
     build_body,
@@ -396,26 +396,30 @@ async def _read_completion(response: Response) -> ChatCompletion:
     try:
         completion = _decode_completion(data)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
-        raise _not_a_completion(response, data, exc) from exc
-    if not completion.choices:
-        # Some gateways answer 200 with an error object; it decodes as an empty completion.
-        error = error_in(data)
-        if error is not None:
-            error.request_id = response.request_id
-            raise response.redact(error)
-    return completion
-
-
-def _not_a_completion(response: Response, data: bytes, exc: Exception) -> APIError:
-    if isinstance(exc, RecursionError):
-        what = "is JSON nested too deep to decode"
-    elif isinstance(exc, msgspec.ValidationError):
-        what = f"is not a chat completion ({exc})"
+        why = _why_not_a_completion(data, exc)
     else:
-        what = "is not JSON" if data.strip() else "is empty"
+        if not completion.choices:
+            # Some gateways answer 200 with an error object; it decodes as an empty completion.
+            error = error_in(data)
+            if error is not None:
+                error.request_id = response.request_id
+                raise response.redact(error)
+        return completion
+    # Raised outside the `except`, so that msgspec's error is neither its cause nor its
+    # context: its message can quote a field name, and a server that echoes the key may have
+    # made the key one. Its words are in the message, redacted.
     ctype = response.content_type or "no type"
-    message = f"The response body (HTTP {response.status}, {ctype}) {what}"
-    return _not_an_answer(response, data, message)
+    raise _not_an_answer(
+        response, data, f"The response body (HTTP {response.status}, {ctype}) {why}"
+    )
+
+
+def _why_not_a_completion(data: bytes, exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "is JSON nested too deep to decode"
+    if isinstance(exc, msgspec.ValidationError):
+        return f"is not a chat completion ({exc})"
+    return "is not JSON" if data.strip() else "is empty"
 
 
 def _not_an_answer(response: Response, data: bytes, message: str) -> APIResponseValidationError:

@@ -464,8 +464,6 @@ def _unanswered(exc: aiohttp.ClientConnectionError) -> bool:
     """
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return isinstance(exc.message, str)
-    if isinstance(exc, aiohttp.ClientConnectorError):  # never a pooled connection
-        return False
     return isinstance(exc, aiohttp.ClientOSError | ConnectionResetError)
 
 

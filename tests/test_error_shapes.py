@@ -244,6 +244,13 @@ def test_a_location_outside_the_body_keeps_its_path() -> None:
     assert error_fields({"detail": [{"msg": "bad"}]}) == ("bad", None, None, None)
 
 
+def test_a_detail_object_is_read_as_an_error_object() -> None:
+    # FastAPI's `HTTPException(detail=...)` takes a dict as well as a string (FastAPI docs,
+    # "Handling Errors"); servers put an OpenAI-style object there.
+    body = {"detail": {"message": "model is loading", "type": "unavailable", "code": 503}}
+    assert error_fields(body) == ("model is loading", "unavailable", "503", None)
+
+
 def test_a_gemini_list_skips_entries_that_say_nothing() -> None:
     body = [{"status": "x"}, {"error": {"message": "second", "status": "UNAVAILABLE"}}]
     assert error_fields(body)[:2] == ("second", "UNAVAILABLE")

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from openai.resources.chat.completions import AsyncCompletions
 
-from asynctool import AsyncClient, InvalidRequestError
+from asynctool import AsyncClient, ChatCompletionTool, FunctionDefinition, InvalidRequestError
 from asynctool._client import Completions
 from asynctool._request import ChatCompletionRequest, CompletionParams, ParseParams
 from tests.conftest import LocalServer, chunk, completion_body, reply, sse, stream
@@ -167,6 +167,25 @@ async def test_custom_tools_are_accepted_and_can_be_forced(
     first, second = server.bodies
     assert (first["tools"], first["tool_choice"]) == ([WEATHER, SQL], choice)
     assert second["tools"] == [{"type": "custom", "custom": {"name": "free"}}]
+
+
+async def test_a_tool_struct_can_be_forced_by_name(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    weather = ChatCompletionTool(function=FunctionDefinition(name="get_weather"))
+    choice = {"type": "function", "function": {"name": "get_weather"}}
+    await client.chat.completions.create(
+        model="m", messages=MESSAGES, tools=[weather, SQL], tool_choice=choice
+    )
+    assert server.bodies[0]["tool_choice"] == choice
+    with pytest.raises(InvalidRequestError, match="'run_sql', which is not in tools"):
+        await client.chat.completions.create(
+            model="m",
+            messages=MESSAGES,
+            tools=[weather],
+            tool_choice={"type": "custom", "custom": {"name": "run_sql"}},
+        )
+    assert len(server.requests) == 1
 
 
 # --------------------------------------------------------------------------- extra_query

@@ -220,6 +220,9 @@ async def test_a_dropped_stream_does_not_show_the_key(logs: pytest.LogCaptureFix
         (RawResponse(status=200, body=f"<p>{KEY}</p>".encode(), content_type="text/html"), False),
         (RawResponse(status=200, body=f'{{"choices": "{KEY}"}}'.encode()), False),
         (RawResponse(status=200, body=f'{{"id": "{KEY}", "choices": ['.encode()), False),
+        # The key as a field name: msgspec quotes field names in its errors.
+        (RawResponse(status=200, body=f'{{"{KEY}": 1, "choices": 5}}'.encode()), False),
+        (RawResponse(status=200, body=f'{{"choices": [], "{KEY}": ['.encode()), False),
         (RawResponse(status=200, body=f"<p>{KEY}</p>".encode(), content_type="text/html"), True),
     ],
     ids=[
@@ -230,6 +233,8 @@ async def test_a_dropped_stream_does_not_show_the_key(logs: pytest.LogCaptureFix
         "200-not-json",
         "200-wrong-shape",
         "200-cut-short",
+        "200-key-as-a-field-name",
+        "200-key-as-a-field-name-cut-short",
         "200-html-for-a-stream",
     ],
 )
@@ -243,6 +248,7 @@ async def test_errors_from_a_200_echoing_the_key_are_redacted(
         # Not an answer at all, so not the provider's error either.
         assert isinstance(error, APIResponseValidationError)
         assert error.status_code == 200 and "[redacted]" in error.body
+        assert error.__cause__ is None and error.__context__ is None
     assert_secret(*exposed(error), *logged(logs))
 
 
