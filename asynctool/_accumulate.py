@@ -6,10 +6,12 @@ stream of N tokens costs O(N) in all. The merge rules, field by field:
 - metadata (`id`, `model`, `created`): the first non-empty value; `system_fingerprint` and
   `service_tier`: the last one sent.
 - `role`: the first one sent, `assistant` when a provider never sends it.
-- `content`, `refusal`, `reasoning_content`, `reasoning`: fragments append. A field that only
-  ever came as `null` stays `None`; one that came as `""` is `""` (as the OpenAI SDK assembles
-  it). `reasoning_details` (OpenRouter): blocks with the same `index` merge into one, by the
-  delta rule below.
+- `content`, `refusal`, `reasoning_content`: fragments append. A field that only ever came as
+  `null` stays `None`; one that came as `""` is `""` (as the OpenAI SDK assembles it).
+  `reasoning` (OpenRouter, Ollama), `reasoning_details` (OpenRouter) and a call's
+  `extra_content` (Gemini) are not named by the chunk structs, so that the common chunk stays
+  cheap: they merge as unnamed fields (below) and land in the typed fields of the message and
+  the call.
 - `tool_calls`: fragments belong to a call found by `index`; a fragment whose `id` differs
   from the call at that index starts a new call (some servers send every call as `index: 0`);
   without `index`, a new `id` starts a new call and no `id` continues the last one; an empty
@@ -21,7 +23,7 @@ stream of N tokens costs O(N) in all. The merge rules, field by field:
   OpenAI a final chunk with empty `choices`).
 - choices are kept by `index`, so n>1 choices may interleave in any order.
 - fields asynctool does not name (see `_lossless`): on a delta, a tool-call fragment or its
-  function, and a call's `extra_content`, they merge by the *delta* rule (strings concatenate,
+  function, they merge by the *delta* rule (strings concatenate,
   except naming keys such as `type` and `index`; blocks with an `index` merge by it; other
   lists extend; objects merge by key); on a chunk or a choice, which repeat them whole, by the
   *snapshot* rule (objects merge by key, the last value wins). `null` adds nothing, but a field
@@ -39,7 +41,7 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from ._lossless import convert, extras, merge_delta, merge_snapshot, merged_extras, with_extras
+from ._lossless import convert, extras, merge_snapshot, merged_extras, with_extras
 from ._types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -87,7 +89,6 @@ class _Fragments(list[str]):
 class _ToolCallState:
     __slots__ = (
         "arguments",
-        "extra_content",
         "extras",
         "function_extras",
         "id",
@@ -102,7 +103,6 @@ class _ToolCallState:
         self.type: str | None = None
         self.name: str | None = None
         self.arguments = _Fragments()
-        self.extra_content: dict[str, Any] | None = None
         self.extras: dict[str, Any] = {}  # unnamed fields of the fragments, by JSON key
         self.function_extras: dict[str, Any] = {}
 
@@ -117,8 +117,6 @@ class _ToolCallState:
                 self.name = function.name
             if function.arguments:
                 self.arguments.append(function.arguments)
-        if delta.extra_content is not None:
-            self.extra_content = merge_delta(self.extra_content, delta.extra_content)
 
     def merge_extras(self, delta: ChoiceDeltaToolCall) -> None:
         merged_extras(self.extras, delta)
@@ -132,9 +130,10 @@ class _ToolCallState:
             function=with_extras(function, self.function_extras),
             type=self.type or "function",
         )
-        if self.extra_content is not None:
-            call.extra_content = self.extra_content
-        return with_extras(call, self.extras)
+        extra, named = _named(self.extras, _CALL_FIELDS)
+        for name, value in named.items():
+            setattr(call, name, value)
+        return with_extras(call, extra)
 
 
 class _ChoiceState:
@@ -148,9 +147,7 @@ class _ChoiceState:
         "index",
         "logprobs",
         "message_extras",
-        "reasoning",
         "reasoning_content",
-        "reasoning_details",
         "refusal",
         "refusal_logprobs",
         "role",
@@ -165,8 +162,6 @@ class _ChoiceState:
         self.content = _Fragments()
         self.refusal: list[str] = []
         self.reasoning_content: list[str] = []
-        self.reasoning: list[str] = []
-        self.reasoning_details: list[dict[str, Any]] | None = None
         self.extras: dict[str, Any] = {}  # the choice's unnamed fields
         self.message_extras: dict[str, Any] = {}  # the deltas' unnamed fields
         self.tool_calls: list[_ToolCallState] = []
@@ -186,10 +181,6 @@ class _ChoiceState:
             self.refusal.append(delta.refusal)
         if delta.reasoning_content is not None:
             self.reasoning_content.append(delta.reasoning_content)
-        if delta.reasoning is not None:
-            self.reasoning.append(delta.reasoning)
-        if delta.reasoning_details is not None:
-            self.reasoning_details = merge_delta(self.reasoning_details, delta.reasoning_details)
         if delta.function_call is not None:
             self._merge_function_call(delta.function_call)
         if choice.finish_reason is not None:
@@ -200,15 +191,13 @@ class _ChoiceState:
             self.content_filter_results = choice.content_filter_results
 
     def merge_extras(self, choice: ChunkChoice) -> None:
-        """Merge the unnamed fields of a chunk's choice, delta and tool-call fragments."""
+        """Merge the unnamed fields of a chunk's choice and delta (`add_all` merges those of
+        the tool-call fragments, as it finds their calls)."""
         if extras(choice):
             merged_extras(self.extras, choice, merge_snapshot)
         delta = choice.delta
         if extras(delta):
             merged_extras(self.message_extras, delta)
-        for fragment in delta.tool_calls or ():
-            if extras(fragment) or (fragment.function is not None and extras(fragment.function)):
-                self.call_for(fragment).merge_extras(fragment)
         if delta.function_call is not None and extras(delta.function_call):
             assert self.function_call is not None  # `merge_rest` made it
             merged_extras(self.function_call.function_extras, delta.function_call)
@@ -254,6 +243,7 @@ class _ChoiceState:
         if self.function_call is not None:
             built = self.function_call.build()
             function_call = built.function
+        extra, named = _named(self.message_extras, _MESSAGE_FIELDS)
         message = ChatCompletionMessage(
             role=self.role or "assistant",
             content=_joined(self.content),
@@ -261,12 +251,11 @@ class _ChoiceState:
             tool_calls=[call.build() for call in self.tool_calls] or None,
             reasoning_content=_joined(self.reasoning_content),
             function_call=function_call,
-            reasoning=_joined(self.reasoning),
-            reasoning_details=self.reasoning_details,
+            **named,
         )
         choice = Choice(
             index=self.index,
-            message=with_extras(message, self.message_extras),
+            message=with_extras(message, extra),
             finish_reason=self.finish_reason,
             logprobs=logprobs,
             content_filter_results=self.content_filter_results,
@@ -278,6 +267,20 @@ class _ChoiceState:
 _UNSET: Final = object()
 # Where `add_all` starts, never written to: `_UNSET` makes it look up the real state first.
 _UNUSED = _ChoiceState(0)
+
+
+# Fields a delta does not name (so that chunks stay cheap) but the assembled objects do:
+# merged as unnamed fields, by the delta rule, then set on the typed field.
+_MESSAGE_FIELDS: Final = ("reasoning", "reasoning_details")
+_CALL_FIELDS: Final = ("extra_content",)
+
+
+def _named(merged: dict[str, Any], names: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split merged unnamed fields into those still unnamed and those the target names."""
+    if not merged or not any(name in merged for name in names):
+        return merged, {}
+    named = {name: merged[name] for name in names if name in merged}
+    return {k: v for k, v in merged.items() if k not in named}, named
 
 
 def _extended(tokens: list[TokenLogprob] | None, more: list[TokenLogprob]) -> list[TokenLogprob]:
@@ -325,7 +328,7 @@ class ChatCompletionAccumulator:
         """Merge one chunk into the completion."""
         self.add_all((chunk,))
 
-    def add_all(self, chunks: Sequence[ChatCompletionChunk]) -> None:
+    def add_all(self, chunks: Sequence[ChatCompletionChunk], lossless: bool = False) -> None:
         """Merge chunks into the completion, in order: one call for a batch of a stream.
 
         This runs once per token, so it is written for the common chunk, one choice adding
@@ -334,7 +337,8 @@ class ChatCompletionAccumulator:
         with a call whose id, type and name are known only appends its arguments; any other
         goes through `call_for` and `merge`. The rarely sent fields are checked in one
         condition and merged by `_ChoiceState.merge_rest`. The content and arguments this
-        call added are settled into one string each.
+        call added are settled into one string each. With `lossless`, every fragment goes
+        through `merge` and its unnamed fields are merged too (`add_lossless`).
         """
         if not self._id:
             for chunk in chunks:
@@ -363,11 +367,7 @@ class ChatCompletionAccumulator:
                     add_content(content)
                 if (fragments := delta.tool_calls) is not None:
                     for fragment in fragments:
-                        if (
-                            fragment.index == call_index
-                            and fragment.id is None
-                            and fragment.extra_content is None
-                        ):
+                        if fragment.index == call_index and fragment.id is None:
                             function = fragment.function
                             if function is not None and function.arguments:
                                 add_arguments(function.arguments)
@@ -375,7 +375,9 @@ class ChatCompletionAccumulator:
                         call = state.call_for(fragment)
                         call.merge(fragment)
                         touched.append(call.arguments)
-                        if call.id is None or call.type is None or call.name is None:
+                        if lossless:
+                            call.merge_extras(fragment)
+                        elif call.id is None or call.type is None or call.name is None:
                             call_index = _UNSET  # a provider's quirk: they may come later
                         else:
                             call_index, add_arguments = call.index, call.arguments.append
@@ -384,8 +386,6 @@ class ChatCompletionAccumulator:
                     or choice.finish_reason is not None
                     or delta.refusal is not None
                     or delta.reasoning_content is not None
-                    or delta.reasoning is not None
-                    or delta.reasoning_details is not None
                     or delta.function_call is not None
                     or choice.logprobs is not None
                     or choice.content_filter_results is not None
@@ -408,11 +408,11 @@ class ChatCompletionAccumulator:
     def add_lossless(self, chunks: Sequence[ChatCompletionChunk]) -> None:
         """Merge chunks that may carry fields asynctool does not name, keeping those too.
 
-        One chunk at a time, so that each fragment's unnamed fields reach the call that
-        fragment went to.
+        Each tool-call fragment's unnamed fields go to the call `add_all` finds for it, the
+        rest by choice index.
         """
+        self.add_all(chunks, lossless=True)
         for chunk in chunks:
-            self.add_all((chunk,))
             if extras(chunk):
                 merged_extras(self._extras, chunk, merge_snapshot)
             for choice in chunk.choices:

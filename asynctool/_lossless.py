@@ -155,8 +155,8 @@ def _wire_extras(obj: object) -> dict[str, Any]:
 def _attribute_name(base: type, key: str, taken: set[str]) -> str:
     if key.isidentifier() and not key.startswith("__") and not hasattr(base, key):
         return key
-    cleaned = "".join(c if c.isalnum() else "_" for c in key).strip("_") or "field"
-    attr = f"extra_{cleaned}"
+    cleaned = "".join(c if c.isascii() and c.isalnum() else "_" for c in key).strip("_")
+    attr = f"extra_{cleaned or 'field'}"
     while hasattr(base, attr) or attr in taken:
         attr += "_"
     return attr

@@ -514,25 +514,32 @@ class ChoiceDeltaToolCallFunction(_Chunk):
 
 
 class ChoiceDeltaToolCall(_Chunk):
-    """A fragment of a tool call; `index` says which call of the message it continues."""
+    """A fragment of a tool call; `index` says which call of the message it continues.
+
+    Gemini's `extra_content` is read as an attribute where it is sent, and lands in the
+    assembled `ToolCall.extra_content`.
+    """
 
     index: int | None = None
     id: str | None = None
     type: str | None = None
     function: ChoiceDeltaToolCallFunction | None = None
-    extra_content: dict[str, Any] | None = None
 
 
 class ChoiceDelta(_Chunk):
-    """What one chunk adds to a choice's message."""
+    """What one chunk adds to a choice's message.
+
+    A delta names only what most chunks carry: every field it names costs each chunk of
+    every stream. The rest (OpenRouter's and Ollama's `reasoning`, OpenRouter's
+    `reasoning_details`, ...) is read as an attribute where a provider sends it, and lands in
+    the typed fields of the assembled message.
+    """
 
     role: str | None = None
     content: str | None = None
     refusal: str | None = None
     tool_calls: list[ChoiceDeltaToolCall] | None = None
     reasoning_content: str | None = None
-    reasoning: str | None = None
-    reasoning_details: list[dict[str, Any]] | None = None
     function_call: ChoiceDeltaToolCallFunction | None = None
 
 

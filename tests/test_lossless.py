@@ -309,6 +309,24 @@ def test_tool_call_fragments_keep_their_extra_content_and_unnamed_fields() -> No
     assert call.shard == "s1"  # type: ignore[attr-defined]
 
 
+def test_whole_calls_in_one_delta_each_keep_their_own_fields() -> None:
+    """Gemini streams parallel calls whole, in one delta, without `index`, and signs only the
+    first (https://ai.google.dev/gemini-api/docs/thought-signatures)."""
+    signed = {
+        "id": "function-call-1",
+        "type": "function",
+        "function": {"name": "f", "arguments": "{}"},
+        "extra_content": {"google": {"thought_signature": "AAA"}},
+    }
+    plain = {"id": "function-call-2", "type": "function", "function": {"name": "g"}}
+    plain["function"]["arguments"] = "{}"
+    completion = accumulate(chunk(tool_calls=[signed, plain], finish_reason="tool_calls"))
+    first, second = completion.choices[0].message.tool_calls  # type: ignore[misc]
+    assert (first.id, second.id) == ("function-call-1", "function-call-2")
+    assert first.extra_content == {"google": {"thought_signature": "AAA"}}
+    assert "extra_content" not in msgspec.to_builtins(second)
+
+
 def test_obfuscation_stays_on_the_chunks() -> None:
     body = {**chunk("Hi", finish_reason="stop"), "obfuscation": "Zq3x"}
     decoded = chunk_decoder.decode(msgspec.json.encode(body))  # named: the fast path
