@@ -61,6 +61,7 @@ from ._types import ChunkChoice as ChunkChoice
 from ._types import CompletionTokensDetails as CompletionTokensDetails
 from ._types import ContentFilterResult as ContentFilterResult
 from ._types import ContentPart as ContentPart
+from ._types import CustomCall as CustomCall
 from ._types import DeveloperMessage as DeveloperMessage
 from ._types import FileContentPart as FileContentPart
 from ._types import FunctionCall as FunctionCall
@@ -166,6 +167,7 @@ __all__ = [
     "ContentFilterFinishReasonError",
     "ContentFilterResult",
     "ContentPart",
+    "CustomCall",
     "Deny",
     "DeveloperMessage",
     "DocstringWarning",

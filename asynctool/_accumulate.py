@@ -52,6 +52,7 @@ from ._types import (
     ChoiceLogprobs,
     ChunkChoice,
     ContentFilterResult,
+    CustomCall,
     FunctionCall,
     PromptFilterResult,
     TokenLogprob,
@@ -271,15 +272,17 @@ _UNUSED = _ChoiceState(0)
 
 # Fields a delta does not name (so that chunks stay cheap) but the assembled objects do:
 # merged as unnamed fields, by the delta rule, then set on the typed field.
-_MESSAGE_FIELDS: Final = ("reasoning", "reasoning_details")
-_CALL_FIELDS: Final = ("extra_content",)
+# A custom tool's call streams as `{"type": "custom", "custom": {"name", "input"}}`.
+_MESSAGE_FIELDS: Final = {"reasoning": Any, "reasoning_details": Any}
+_CALL_FIELDS: Final = {"extra_content": Any, "custom": CustomCall}
 
 
-def _named(merged: dict[str, Any], names: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split merged unnamed fields into those still unnamed and those the target names."""
+def _named(merged: dict[str, Any], names: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split merged unnamed fields into those still unnamed and those the target names,
+    converted to the target's type."""
     if not merged or not any(name in merged for name in names):
         return merged, {}
-    named = {name: merged[name] for name in names if name in merged}
+    named = {name: msgspec.convert(merged[name], names[name]) for name in names if name in merged}
     return {k: v for k, v in merged.items() if k not in named}, named
 
 

@@ -24,6 +24,7 @@ from asynctool import (
     ChatCompletionMessage,
     ChoiceDelta,
     ChunkChoice,
+    CustomCall,
     Usage,
     tool,
 )
@@ -325,6 +326,25 @@ def test_whole_calls_in_one_delta_each_keep_their_own_fields() -> None:
     assert (first.id, second.id) == ("function-call-1", "function-call-2")
     assert first.extra_content == {"google": {"thought_signature": "AAA"}}
     assert "extra_content" not in msgspec.to_builtins(second)
+
+
+def test_calls_of_custom_tools_decode_plain_and_streamed() -> None:
+    """A custom tool's call has `type: "custom"` and its name and free-form input under
+    `custom` (https://platform.openai.com/docs/guides/function-calling#custom-tools)."""
+    custom = {"id": "call_9", "type": "custom", "custom": {"name": "sql", "input": "SELECT 1"}}
+    body = completion_body(None, tool_calls=[custom])
+    plain = decode_with_quirks(msgspec.json.encode(body), ChatCompletion)
+    streamed = accumulate(
+        chunk(tool_calls=[{**custom, "index": 0, "custom": {"name": "sql", "input": "SELECT"}}]),
+        chunk(tool_calls=[{"index": 0, "custom": {"input": " 1"}}], finish_reason="tool_calls"),
+    )
+    for completion in (plain, streamed):
+        call = completion.choices[0].message.tool_calls[0]  # type: ignore[index]
+        assert (call.id, call.type, call.custom) == (
+            "call_9",
+            "custom",
+            CustomCall(name="sql", input="SELECT 1"),
+        )
 
 
 def test_obfuscation_stays_on_the_chunks() -> None:
