@@ -42,6 +42,7 @@ __all__ = [
     "keep_unnamed",
     "merge_delta",
     "merge_snapshot",
+    "rebuilt",
     "with_extras",
 ]
 
@@ -130,6 +131,14 @@ def with_extras(obj: S, values: dict[str, Any]) -> S:
     encode_names = dict(zip(cls.__struct_encode_fields__, cls.__struct_fields__, strict=True))
     fields.update({encode_names[key]: value for key, value in current.items()})
     return cls(**fields)
+
+
+def rebuilt(cls: Callable[..., S], obj: msgspec.Struct, **changes: Any) -> S:
+    """`obj` as an instance of `cls` (a subclass of its public class, such as a parsed
+    completion), with `changes`, and with the unnamed fields `obj` carries."""
+    fields = {name: getattr(obj, name) for name in plain_type(type(obj)).__struct_fields__}  # type: ignore[attr-defined]
+    fields.update(changes)
+    return with_extras(cls(**fields), _wire_extras(obj))
 
 
 def _nameable(key: str) -> bool:

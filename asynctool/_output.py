@@ -26,6 +26,7 @@ from ._exceptions import (
     SchemaError,
     ToolArgumentsError,
 )
+from ._lossless import rebuilt
 from ._request import SupportsToolDefinition, is_output_type
 from ._schema import schema_for_type
 from ._strict import to_strict_schema
@@ -201,9 +202,7 @@ def parse_completion(
     Each carries the completion.
     """
     choices = [_parse_choice(choice, completion, spec, parsers) for choice in completion.choices]
-    fields = msgspec.structs.asdict(completion)
-    fields["choices"] = choices
-    return ParsedChatCompletion(**fields)
+    return rebuilt(ParsedChatCompletion, completion, choices=choices)
 
 
 def _parse_choice(
@@ -226,15 +225,13 @@ def _parse_choice(
         except OutputValidationError as exc:
             exc.completion = completion
             raise
-    fields = msgspec.structs.asdict(message)
-    fields["tool_calls"] = _parse_calls(message.tool_calls, parsers)
-    return ParsedChoice(
-        index=choice.index,
-        message=ParsedChatCompletionMessage(**fields, parsed=parsed),
-        finish_reason=reason,
-        logprobs=choice.logprobs,
-        content_filter_results=choice.content_filter_results,
+    parsed_message = rebuilt(
+        ParsedChatCompletionMessage,
+        message,
+        tool_calls=_parse_calls(message.tool_calls, parsers),
+        parsed=parsed,
     )
+    return rebuilt(ParsedChoice, choice, message=parsed_message)
 
 
 def _parse_calls(
@@ -246,12 +243,12 @@ def _parse_calls(
     for call in calls:
         parser = parsers.get(call.function.name)
         arguments = call.function.arguments
-        function = ParsedFunctionCall(
-            name=call.function.name,
-            arguments=arguments,
+        function = rebuilt(
+            ParsedFunctionCall,
+            call.function,
             parsed_arguments=None if parser is None else parser(arguments),
         )
-        parsed.append(ParsedToolCall(id=call.id, type=call.type, function=function))
+        parsed.append(rebuilt(ParsedToolCall, call, function=function))
     return parsed
 
 

@@ -347,6 +347,24 @@ def test_calls_of_custom_tools_decode_plain_and_streamed() -> None:
         )
 
 
+async def test_a_parsed_completion_keeps_what_the_provider_sent(server: LocalServer) -> None:
+    class City(msgspec.Struct):
+        name: str
+
+    body = completion_body('{"name": "Oslo"}', reasoning="short")
+    body["provider"] = "Mistral"
+    server.script(reply(body))
+    async with AsyncClient(base_url=server.base_url, api_key="sk-test") as client:
+        parsed = await client.chat.completions.parse(
+            model="m", messages=[{"role": "user", "content": "A city"}], response_format=City
+        )
+    assert parsed.choices[0].message.parsed == City(name="Oslo")
+    assert parsed.provider == "Mistral"  # type: ignore[attr-defined]
+    assert parsed.choices[0].message.reasoning == "short"
+    sent_back = msgspec.to_builtins(parsed.choices[0].message.to_param())
+    assert "parsed" not in sent_back and sent_back["reasoning"] == "short"
+
+
 def test_obfuscation_stays_on_the_chunks() -> None:
     body = {**chunk("Hi", finish_reason="stop"), "obfuscation": "Zq3x"}
     decoded = chunk_decoder.decode(msgspec.json.encode(body))  # named: the fast path
