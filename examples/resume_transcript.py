@@ -1,9 +1,12 @@
 """Saving a conversation and resuming it later: `result.messages` round-trips through JSON.
 
-A transcript is a list of msgspec structs: `msgspec.json.encode` saves it, and
-`msgspec.json.decode(data, type=list[asynctool.Message])` loads the same structs back, ready for
-`agent.run(saved + [next_message])`. Every tool call in a transcript is followed by its result
-(even after a failure or a cancellation), so a saved one can always be sent again.
+A transcript is a list of msgspec structs: `msgspec.json.encode` saves it, fields a provider
+added included (Gemini's thought signatures, OpenRouter's reasoning details). Loaded back as
+plain values, `msgspec.json.decode(data)`, it is ready for `agent.run(saved + [next_message])`,
+which converts the dicts and keeps every field; `msgspec.json.decode(data,
+type=list[asynctool.Message])` gives structs, and keeps every field asynctool names. Every tool
+call in a transcript is followed by its result (even after a failure or a cancellation), so a
+saved one can always be sent again.
 """
 
 import os
@@ -28,7 +31,7 @@ async def main(
     print(f"Saved {len(first.messages)} messages to {path}")
 
     # Later, maybe in another process:
-    saved = msgspec.json.decode(path.read_bytes(), type=list[asynctool.Message])
+    saved = msgspec.json.decode(path.read_bytes())  # plain values: nothing is dropped
     follow_up = asynctool.UserMessage(content="And what's the weather in Boston?")
     async with asynctool.AsyncClient(base_url) as client:
         result = await build_agent(client, MODEL).run([*saved, follow_up])
