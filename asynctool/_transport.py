@@ -71,7 +71,7 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 # Error bodies are read for their message only; an error page is never worth more than this.
 _MAX_ERROR_BODY = 1 << 20
-# Pooled connections a resend closes at most on its way to a new one, without a pool limit.
+# Pooled connections a resend closes at most on its way to a new one, when the pool has no limit.
 _MAX_SKIPPED = 100
 
 
@@ -135,24 +135,16 @@ class _Clock:
         return APITimeoutError(f"Request timed out: no {phase} within {bound}s")
 
 
-class _Send:
-    """One request as the connector sees it: whether it must have a new connection, and
-    whether the connection it got had served a request before."""
-
-    __slots__ = ("new_connection", "reused")
-
-    def __init__(self, *, new_connection: bool = False) -> None:
-        self.new_connection = new_connection
-        self.reused = False
-
-
-# The send in progress in this task. aiohttp calls `connect()` within the `session.post` call,
-# in the caller's task, and says nothing about the connection it used when the post fails.
-_SEND: ContextVar[_Send | None] = ContextVar("asynctool_send", default=None)
+# Set by the connector for the request being sent in this task: whether its connection had
+# served a request before. aiohttp calls `connect()` within `session.post`, in the caller's
+# task, and says nothing about the connection when the post fails.
+_REUSED: ContextVar[bool] = ContextVar("asynctool_reused", default=False)
+# Set for a resend: the connector must hand out a new connection, not a pooled one.
+_NEW_CONNECTION: ContextVar[bool] = ContextVar("asynctool_new_connection", default=False)
 
 
 class _Connector(aiohttp.TCPConnector):
-    """A `TCPConnector` that says, through `_SEND`, whether a connection came from the pool.
+    """A `TCPConnector` that says, through `_REUSED`, whether a connection came from the pool.
 
     aiohttp's tracing says so too (`on_connection_reuseconn`), but with a trace config every
     request sends a dozen signals: measured here, 12 µs more CPU on aiohttp's 96 µs for a
@@ -167,18 +159,18 @@ class _Connector(aiohttp.TCPConnector):
         self, req: aiohttp.ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout
     ) -> Connection:
         conn = await super().connect(req, traces, timeout)
-        send = _SEND.get()
-        if send is not None:
-            # Every pooled connection may be as dead as the one that just failed: the resend
-            # closes them until the pool is empty and a new connection is made.
+        if _NEW_CONNECTION.get():
+            # Every pooled connection may be as dead as the one that just failed: close them
+            # until the pool is empty and a new connection is made.
             for _ in range(self.limit or _MAX_SKIPPED):
-                if not send.new_connection or conn.protocol not in self._served:
+                if conn.protocol not in self._served:
                     break
                 conn.close()
                 conn = await super().connect(req, traces, timeout)
-            send.reused = conn.protocol in self._served
-        if conn.protocol is not None:
+        reused = conn.protocol in self._served
+        if not reused and conn.protocol is not None:
             self._served.add(conn.protocol)
+        _REUSED.set(reused)
         return conn
 
 
@@ -383,9 +375,17 @@ class Transport:
         session = self._get_session()
         first_byte = clock.timeout.first_byte
         for _ in range(_MAX_REDIRECTS + 1):
+            _REUSED.set(False)
             try:
                 async with asyncio.timeout_at(clock.phase_deadline(first_byte)):
-                    raw = await _post(session, url, body, headers)
+                    try:
+                        raw = await session.post(
+                            url, data=body, headers=headers, allow_redirects=False
+                        )
+                    except aiohttp.ClientConnectionError as exc:
+                        if not (_REUSED.get() and _unanswered(exc)):
+                            raise
+                        raw = await _resend(session, url, body, headers, exc)
             except TimeoutError as exc:
                 # aiohttp's own connect timeout is also a TimeoutError; name the phase right.
                 if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -435,24 +435,22 @@ class Transport:
         return f"Transport(base_url={str(self.base_url)!r}, auth={self._auth_header!r})"
 
 
-async def _post(
-    session: aiohttp.ClientSession, url: URL, body: bytes, headers: dict[str, str]
+async def _resend(
+    session: aiohttp.ClientSession,
+    url: URL,
+    body: bytes,
+    headers: dict[str, str],
+    failure: aiohttp.ClientConnectionError,
 ) -> aiohttp.ClientResponse:
-    """POST once; if the server had closed the pooled connection it went out on, once more on
-    a new connection (the resend is part of this attempt: no backoff, no retry used up)."""
-    send = _Send()
-    token = _SEND.set(send)
+    """Send again, on a new connection, a request the server never saw: it went out on a
+    pooled connection the server had closed. Part of the same attempt: no backoff, no retry
+    used up, and only once."""
+    logger.debug("The server had closed a pooled connection (%s); resending at once", failure)
+    token = _NEW_CONNECTION.set(True)
     try:
-        try:
-            return await session.post(url, data=body, headers=headers, allow_redirects=False)
-        except aiohttp.ClientConnectionError as exc:
-            if not (send.reused and _unanswered(exc)):
-                raise
-            logger.debug("The server had closed a pooled connection (%s); resending at once", exc)
-        _SEND.set(_Send(new_connection=True))
         return await session.post(url, data=body, headers=headers, allow_redirects=False)
     finally:
-        _SEND.reset(token)
+        _NEW_CONNECTION.reset(token)
 
 
 def _unanswered(exc: aiohttp.ClientConnectionError) -> bool:
