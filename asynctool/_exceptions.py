@@ -274,7 +274,8 @@ class APIError(AsyncToolError):
     Attributes:
         message: what went wrong, in the server's words where it gave any.
         body: the server's error body, parsed when it was JSON.
-        code, type, param: the fields of an OpenAI-style error object, when present.
+        code, type, param: the fields of the error object, read from whichever shape the
+            provider uses (see `error_fields`), when present.
         request_id: the `x-request-id` the server answered with, for support requests.
         partial_completion: for an error raised while a stream was read, the completion
             assembled from every chunk that arrived before it.
