@@ -314,6 +314,7 @@ class ChatCompletionAccumulator:
         "_service_tier",
         "_system_fingerprint",
         "_usage",
+        "failed",
     )
 
     def __init__(self) -> None:
@@ -326,6 +327,8 @@ class ChatCompletionAccumulator:
         self._usage: Usage | None = None
         self._prompt_filter_results: list[PromptFilterResult] | None = None
         self._extras: dict[str, Any] = {}  # the chunks' unnamed fields
+        self.failed = False
+        """A choice ended with `finish_reason: "error"`: the provider gave up part way."""
 
     def add(self, chunk: ChatCompletionChunk) -> None:
         """Merge one chunk into the completion."""
@@ -394,6 +397,8 @@ class ChatCompletionAccumulator:
                     or choice.content_filter_results is not None
                 ):
                     state.merge_rest(choice)
+                    if choice.finish_reason == "error":
+                        self.failed = True
             if chunk.usage is not None or chunk.prompt_filter_results is not None:
                 self._take_rare(chunk)
         for text in touched:
@@ -420,10 +425,6 @@ class ChatCompletionAccumulator:
                 merged_extras(self._extras, chunk, merge_snapshot)
             for choice in chunk.choices:
                 self._choices[choice.index].merge_extras(choice)
-
-    def failed_choices(self) -> list[int]:
-        """Indexes of the choices a provider ended with `finish_reason: "error"`."""
-        return sorted(i for i, state in self._choices.items() if state.finish_reason == "error")
 
     def _new_choice(self, index: int) -> _ChoiceState:
         state = self._choices[index] = _ChoiceState(index)

@@ -172,7 +172,7 @@ class ChatStream(AsyncCloseable):
         elif len(chunks) == len(batch) and all(map(_choices_of, chunks)):
             self._ready = iter(chunks)
             self._accumulator.add_all(chunks)
-            if self._accumulator.failed_choices():
+            if self._accumulator.failed:
                 self._fail(_finished_with_error(None))
             return
         else:
@@ -236,7 +236,7 @@ class ChatStream(AsyncCloseable):
             self._accumulator.add_lossless(queue)
         else:
             self._accumulator.add_all(queue)
-        if self._accumulator.failed_choices() and (end is None or end == self._finish):
+        if self._accumulator.failed and (end is None or end == self._finish):
             end = partial(self._fail, _finished_with_error(None))
         if end is not None:
             end()
