@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal, Protocol, TypedDict, runtime_checkab
 import msgspec
 
 from ._exceptions import InvalidRequestError
+from ._lossless import keep_unnamed
 from ._types import ChatCompletionMessage, ChatCompletionTool, Message, encoder
 
 __all__ = [
@@ -338,7 +339,7 @@ def _checked_field(name: str, value: Any) -> Any:
 
 def _convert(fields: dict[str, Any]) -> ChatCompletionRequest:
     try:
-        return msgspec.convert(fields, ChatCompletionRequest)
+        request = msgspec.convert(fields, ChatCompletionRequest)
     except msgspec.ValidationError as exc:
         unknown = _UNKNOWN_FIELD.match(str(exc))
         if unknown:
@@ -350,6 +351,11 @@ def _convert(fields: dict[str, Any]) -> ChatCompletionRequest:
             given = repr(fields[error.field])
             error = InvalidRequestError(error.field, f"{error.reason}, got {given[:100]}")
         raise error from None
+    options = fields.get("stream_options")
+    if isinstance(options, Mapping) and request.stream_options is not None:
+        # What a server adds to the options (vLLM's `continuous_usage_stats`) is sent too.
+        request.stream_options = keep_unnamed(options, request.stream_options)
+    return request
 
 
 def _invalid(exc: msgspec.ValidationError, prefix: str) -> InvalidRequestError:

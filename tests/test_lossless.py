@@ -527,6 +527,25 @@ async def test_history_given_as_dicts_or_answers_keeps_every_field(server: Local
     assert isinstance(answer, ChatCompletionMessage)
 
 
+async def test_stream_options_a_server_adds_are_sent(server: LocalServer) -> None:
+    """vLLM reads `stream_options.continuous_usage_stats`
+    (https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html)."""
+    server.script(stream(sse(chunk("Hi", finish_reason="stop"))))
+    async with AsyncClient(base_url=server.base_url, api_key="sk-test") as client:
+        chat = await client.chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": "Hi"}],
+            stream=True,
+            stream_options={"include_usage": True, "continuous_usage_stats": True},
+        )
+        async with chat:
+            await chat.get_final_completion()
+    assert server.bodies[0]["stream_options"] == {
+        "include_usage": True,
+        "continuous_usage_stats": True,
+    }
+
+
 # --------------------------------------------------------------------------- errors mid-stream
 
 
