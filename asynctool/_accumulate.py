@@ -41,7 +41,8 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from ._lossless import convert, extras, merge_snapshot, merged_extras, with_extras
+from ._lossless import convert, extras, with_extras
+from ._merge import merge_snapshot, merged_extras
 from ._types import (
     ChatCompletion,
     ChatCompletionChunk,

@@ -19,13 +19,11 @@ unknown fields, so keeping them is done here, without slowing down the common pa
   *shape* of the last slow payload (which objects had which extra keys) and builds a strict
   decoder for that shape, tried first from then on.
 
-`merge_delta` and `merge_snapshot` are the two rules by which the accumulator merges such
-fields across a stream (its module docstring says which applies where).
+`_merge` holds the two rules by which the accumulator merges such fields across a stream.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import operator
 import types
@@ -37,12 +35,14 @@ import msgspec
 
 __all__ = [
     "Decoder",
+    "convert",
     "extended",
     "extras",
     "keep_unnamed",
-    "merge_delta",
-    "merge_snapshot",
+    "plain_type",
     "rebuilt",
+    "strict",
+    "wire_extras",
     "with_extras",
 ]
 
@@ -57,7 +57,6 @@ _extended: dict[tuple[type, tuple[str, ...]], type] = {}
 # send, and a server that makes up new field names on every chunk must not grow memory.
 _learned: dict[Any, type] = {}
 _MAX_LEARNED: Final = 256
-_RECURSION_ERRORS = (msgspec.DecodeError, RecursionError)
 
 
 # --------------------------------------------------------------------------- extended classes
@@ -118,7 +117,7 @@ def with_extras(obj: S, values: dict[str, Any]) -> S:
     """A copy of `obj` that also carries `values` (JSON keys to values), merged over its own."""
     if not values:
         return obj
-    current = _wire_extras(obj)
+    current = wire_extras(obj)
     current.update((key, value) for key, value in values.items() if _nameable(key))
     if not current:
         return obj
@@ -138,7 +137,7 @@ def rebuilt(cls: Callable[..., S], obj: msgspec.Struct, **changes: Any) -> S:
     completion), with `changes`, and with the unnamed fields `obj` carries."""
     fields = {name: getattr(obj, name) for name in plain_type(type(obj)).__struct_fields__}  # type: ignore[attr-defined]
     fields.update(changes)
-    return with_extras(cls(**fields), _wire_extras(obj))
+    return with_extras(cls(**fields), wire_extras(obj))
 
 
 def _nameable(key: str) -> bool:
@@ -149,10 +148,6 @@ def _nameable(key: str) -> bool:
 
 def wire_extras(obj: object) -> dict[str, Any]:
     """The unnamed fields of `obj` by their JSON keys."""
-    return _wire_extras(obj)
-
-
-def _wire_extras(obj: object) -> dict[str, Any]:
     names = extras(obj)
     if not names:
         return {}
@@ -186,7 +181,7 @@ def _reduce(self: msgspec.Struct) -> tuple[Any, ...]:
     # Twins and extended classes are made at run time, so pickle rebuilds them from the base.
     base = plain_type(type(self))
     fields = {name: getattr(self, name) for name in base.__struct_fields__}  # type: ignore[attr-defined]
-    return (_rebuild, (base, fields, _wire_extras(self)))
+    return (_rebuild, (base, fields, wire_extras(self)))
 
 
 def _equal(self: msgspec.Struct, other: object) -> Any:
@@ -238,7 +233,7 @@ def _strict_struct(cls: type, overrides: dict[str, Any] | None = None) -> type:
         forbid_unknown_fields=True,
         **_tag_options(config),
         namespace={
-            "__extras__": extras_of_class(cls),
+            "__extras__": getattr(cls, "__extras__", ()),
             "__reduce__": _reduce,
             "__eq__": _equal,
             "__ne__": _not_equal,
@@ -248,11 +243,6 @@ def _strict_struct(cls: type, overrides: dict[str, Any] | None = None) -> type:
     _plain[twin] = plain_type(cls)
     _twins[key] = twin
     return twin
-
-
-def extras_of_class(cls: type) -> tuple[str, ...]:
-    names: tuple[str, ...] = getattr(cls, "__extras__", ())
-    return names
 
 
 def _default_of(info: msgspec.structs.FieldInfo) -> tuple[Any, ...]:
@@ -343,7 +333,7 @@ def _shape(obj: Any) -> Any:
             child = _shape(getattr(obj, attr))
             if child is not None:
                 children.append((attr, child))
-        names = tuple(sorted(_wire_extras(obj)))
+        names = tuple(sorted(wire_extras(obj)))
         if not names and not children:
             return None
         return (plain_type(cls), names, tuple(children))
@@ -428,91 +418,3 @@ class Decoder(Generic[T]):
         self._learned_shape = shape
         self.decode = decoder.decode
         self.learned = True
-
-
-# --------------------------------------------------------------------------- merge rules
-
-# In objects merged across deltas these name a thing rather than add to it: the first value
-# stays, as a tool call's `id`, `type` and `name` do (OpenRouter repeats `type`, `format` and
-# `index` on every `reasoning_details` fragment).
-_NAMING_KEYS: Final = frozenset({"id", "type", "name", "index", "format"})
-
-
-def merge_delta(old: Any, new: Any, key: str | None = None) -> Any:
-    """Merge what a delta adds to a field into what the earlier deltas built.
-
-    Strings concatenate (like `content`), except naming keys (`id`, `type`, `name`, `index`,
-    `format`), which keep their first value; lists of blocks with an `index` merge block by
-    block on it and their `type` (as OpenRouter streams `reasoning_details`), other lists
-    extend; objects merge
-    by key with these same rules; other scalars: the last one wins; `null` adds nothing. `old`
-    is owned by the caller and updated in place where it can be; `new` is never changed.
-    """
-    if new is None:
-        return old
-    if old is None:
-        return copy.deepcopy(new) if isinstance(new, dict | list) else new
-    if isinstance(old, str) and isinstance(new, str):
-        return old if key in _NAMING_KEYS else old + new
-    if isinstance(old, list) and isinstance(new, list):
-        return _merge_blocks(old, new)
-    if isinstance(old, dict) and isinstance(new, dict):
-        for k, v in new.items():
-            old[k] = merge_delta(old.get(k), v, k) if k in old else copy.deepcopy(v)
-        return old
-    return new
-
-
-def _merge_blocks(old: list[Any], new: list[Any]) -> list[Any]:
-    for block in new:
-        index = block.get("index") if isinstance(block, dict) else None
-        if index is not None:
-            for i, earlier in enumerate(old):
-                if isinstance(earlier, dict) and _same_block(earlier, block, index):
-                    old[i] = merge_delta(earlier, block)
-                    break
-            else:
-                old.append(copy.deepcopy(block))
-        else:
-            old.append(copy.deepcopy(block))
-    return old
-
-
-def _same_block(earlier: dict[str, Any], block: dict[str, Any], index: Any) -> bool:
-    # OpenRouter streams a Gemini answer's `reasoning.text` and `reasoning.encrypted` blocks
-    # both at `index: 0`: a block of another `type` is another block.
-    if earlier.get("index") != index:
-        return False
-    kind, other = earlier.get("type"), block.get("type")
-    return kind is None or other is None or kind == other
-
-
-def merge_snapshot(old: Any, new: Any) -> Any:
-    """Merge a field that each chunk sends whole (`provider`, `x_groq`, ...): objects merge by
-    key, anything else is replaced by the last value sent; `null` replaces nothing."""
-    if new is None:
-        return old
-    if isinstance(old, dict) and isinstance(new, dict):
-        merged = dict(old)
-        for k, v in new.items():
-            merged[k] = merge_snapshot(old.get(k), v)
-        return merged
-    return copy.deepcopy(new) if isinstance(new, dict | list) else new
-
-
-def merged_extras(
-    merged: dict[str, Any], obj: object, rule: Callable[[Any, Any], Any] | None = None
-) -> dict[str, Any]:
-    """Merge the unnamed fields of `obj` into `merged` (by JSON key), by `rule`.
-
-    The first time a key is seen it is kept even when `null`, so a field that only ever came
-    as `null` is still there, as `null`.
-    """
-    for key, value in _wire_extras(obj).items():
-        if key not in merged:
-            merged[key] = copy.deepcopy(value) if isinstance(value, dict | list) else value
-        elif rule is None:
-            merged[key] = merge_delta(merged[key], value, key)
-        else:
-            merged[key] = rule(merged[key], value)
-    return merged
