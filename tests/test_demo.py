@@ -44,7 +44,7 @@ from asynctool import (
 from asynctool.demo import _cli, _stdin, _tools, find_zone, main
 from asynctool.demo._options import PROG, Settings, parse_settings
 from asynctool.demo._render import ASCII, UNICODE, Console, Quiet, format_call, wants_colour
-from asynctool.testing import NOTICE, DemoModel, ModelServer, ScriptedModel, refusal
+from asynctool.testing import NOTICE, DemoModel, ModelServer, ScriptedModel, refusal, text
 
 ROOT = Path(__file__).resolve().parent.parent
 DURATION = r"\d+\.\d\d s"
@@ -280,6 +280,56 @@ async def test_a_server_error_is_one_line_in_process() -> None:
     assert err.endswith("\n") and err.count("\n") == 1
 
 
+async def test_max_tokens_and_stop_go_with_every_request() -> None:
+    async with ModelServer(DemoModel()) as server:
+        argv = ["--base-url", server.base_url, "--max-tokens", "64"]
+        argv += ["--stop", "<|im_end|>", "--stop", "\n\n"]
+        code, out, err = await anyio.to_thread.run_sync(run_main, *argv)
+    assert (code, err) == (0, ""), err
+    assert len(server.requests) == 2  # the tool turn and the answer: both carry the options
+    for request in server.requests:
+        assert request.json["max_tokens"] == 64
+        assert request.json["stop"] == ["<|im_end|>", "\n\n"]
+    assert "cut at" not in out  # DemoModel ends its answers itself
+
+
+async def test_without_the_options_no_limit_or_stop_is_sent() -> None:
+    async with ModelServer(DemoModel()) as server:
+        code, _, _ = await anyio.to_thread.run_sync(run_main, "--base-url", server.base_url)
+    assert code == 0
+    assert all("max_tokens" not in r.json and "stop" not in r.json for r in server.requests)
+
+
+async def test_an_answer_cut_at_max_tokens_is_shown_and_said_to_be_cut() -> None:
+    cut = text("The order is on its way and", finish_reason="length")
+    async with ModelServer(ScriptedModel([cut, cut])) as server:
+        for extra in ([], ["--no-stream"]):
+            argv = ["--base-url", server.base_url, "--max-tokens", "7", *extra]
+            code, out, err = await anyio.to_thread.run_sync(run_main, *argv)
+            assert (code, err) == (0, "")
+            assert "The order is on its way and\n(the answer was cut at --max-tokens 7)\n" in out
+            assert "done: 1 turn" in out
+
+
+async def test_a_cut_answer_without_max_tokens_is_an_error() -> None:
+    cut = text("The order is", finish_reason="length")
+    async with ModelServer(ScriptedModel([cut])) as server:
+        code, _, err = await anyio.to_thread.run_sync(run_main, "--base-url", server.base_url)
+    assert code == 1 and err.count("\n") == 1
+    assert "length" in err
+
+
+async def test_json_says_how_the_answer_ended() -> None:
+    cut = text("Partly", finish_reason="length")
+    async with ModelServer(ScriptedModel([cut])) as server:
+        argv = ["--json", "--base-url", server.base_url, "--max-tokens", "3"]
+        code, out, _ = await anyio.to_thread.run_sync(run_main, *argv)
+    assert code == 0
+    report = json.loads(out)
+    assert (report["finish_reason"], report["output"]) == ("length", "Partly")
+    assert "cut at" not in out  # stdout is the JSON document alone
+
+
 def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupted(coroutine: Any) -> None:
         coroutine.close()
@@ -327,6 +377,14 @@ def test_settings_from_options_and_environment() -> None:
     assert parse_settings(["--base-url", "http://h/v1/"], {}).model == "gpt-4o-mini"
     assert parse_settings(["--base-url", "http://h/v1/"], {}).base_url == "http://h/v1"
     assert parse_settings(["-i"], {}).prompt is None
+    limited = parse_settings(["--max-tokens", "50", "--stop", "\n", "--stop", "END"], {})
+    assert (limited.max_tokens, limited.stop) == (50, ("\n", "END"))
+    assert limited.agent_options() == {
+        "max_tokens": 50,
+        "accept_finish_reasons": {"length"},
+        "stop": ["\n", "END"],
+    }
+    assert local.agent_options() == {}
 
 
 @pytest.mark.parametrize(
@@ -337,6 +395,10 @@ def test_settings_from_options_and_environment() -> None:
         ["--interactive", "--json"],
         ["--api-key", "k"],
         ["--auth", "basic"],
+        ["--max-tokens", "0"],
+        ["--max-tokens", "ten"],
+        ["--stop", ""],
+        ["--stop", "a", "--stop", "b", "--stop", "c", "--stop", "d", "--stop", "e"],
     ],
 )
 def test_bad_options_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

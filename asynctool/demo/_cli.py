@@ -53,6 +53,7 @@ class Report(msgspec.Struct, kw_only=True):
     base_url: str
     embedded: bool
     output: str | None
+    finish_reason: str | None
     turns: int
     usage: Usage
     elapsed: float
@@ -119,7 +120,7 @@ async def _session(settings: Settings, console: Console, stdin: TextIO, stdout: 
         # environment behind the settings' back.
         client = AsyncClient(base_url, settings.api_key or "", auth=settings.auth)
         await stack.enter_async_context(client)
-        agent = build_agent(client, settings.model)
+        agent = build_agent(client, settings.model, **settings.agent_options())
         console.banner(_banner(settings, base_url, console.symbols.sep))
         if settings.interactive:
             await _chat(agent, settings, console, stdin)
@@ -164,9 +165,16 @@ async def _ask(
     last = result.messages[-1]
     if isinstance(last, AssistantMessage) and last.refusal and not result.output:
         console.refusal(last.refusal)
+    if settings.max_tokens and _finish_reason(result) == "length":
+        console.cut(settings.max_tokens)
     elapsed = time.perf_counter() - started
     console.summary(result, elapsed)
     return result, elapsed
+
+
+def _finish_reason(result: RunResult[Any]) -> str | None:
+    choices = result.completion.choices
+    return choices[0].finish_reason if choices else None
 
 
 def _report(settings: Settings, base_url: str, result: RunResult[Any], elapsed: float) -> str:
@@ -175,6 +183,7 @@ def _report(settings: Settings, base_url: str, result: RunResult[Any], elapsed: 
         base_url=base_url,
         embedded=settings.embedded,
         output=result.output,
+        finish_reason=_finish_reason(result),
         turns=result.turns,
         usage=result.usage,
         elapsed=round(elapsed, 3),

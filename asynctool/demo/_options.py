@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from ._tools import DEFAULT_PROMPT
 
@@ -29,7 +29,9 @@ examples:
   {PROG} --interactive
   {PROG} --base-url https://api.openai.com/v1 --api-key "$OPENAI_API_KEY"
   {PROG} --base-url https://api.example.com/v1 --api-key KEY --auth x-api-key --model NAME
+  {PROG} --base-url http://127.0.0.1:8080/v1 --max-tokens 200 --stop '<|im_end|>'
 """
+_MAX_STOPS = 4  # the API's limit on `stop` sequences
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class Settings:
         stream: stream the answers as they are written.
         interactive: keep a conversation going, one line of stdin per message.
         json: print the transcript as JSON instead of the live view.
+        max_tokens: the most tokens each answer may have; `None` leaves it to the model.
+        stop: strings that end an answer where they appear (not included in it).
     """
 
     prompt: str | None
@@ -55,11 +59,25 @@ class Settings:
     stream: bool = True
     interactive: bool = False
     json: bool = False
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
 
     @property
     def embedded(self) -> bool:
         """Whether the demo runs its own local model server."""
         return self.base_url is None
+
+    def agent_options(self) -> dict[str, Any]:
+        """The `Agent` keywords these settings add: request fields sent with every turn."""
+        options: dict[str, Any] = {}
+        if self.max_tokens is not None:
+            options["max_tokens"] = self.max_tokens
+            # An answer cut at a limit the user set is the answer they asked for: it is shown,
+            # said to be cut, and the run succeeds (by default `length` fails a run).
+            options["accept_finish_reasons"] = {"length"}
+        if self.stop:
+            options["stop"] = list(self.stop)
+        return options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--api-key", type=_text, help="the provider's API key (or OPENAI_API_KEY)")
     add("--auth", choices=get_args(AuthStyle), default="bearer", help="how to send the key")
     add("--no-stream", action="store_true", help="wait for whole answers instead of streaming")
+    add("--max-tokens", type=_positive, metavar="N", help="the most tokens per answer")
+    add(
+        "--stop",
+        type=_stop,
+        action="append",
+        default=[],
+        metavar="STR",
+        help=f"end an answer where STR appears (repeatable, up to {_MAX_STOPS})",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--interactive", "-i", action="store_true", help="chat, line by line")
     mode.add_argument("--json", action="store_true", help="print the transcript as JSON")
@@ -94,6 +121,8 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
             "--api-key needs --base-url (or OPENAI_BASE_URL); without one the demo "
             "runs its embedded model, which takes no key"
         )
+    if len(args.stop) > _MAX_STOPS:
+        parser.error(f"--stop: at most {_MAX_STOPS} stop strings, got {len(args.stop)}")
     default_model = EMBEDDED_MODEL if base_url is None else PROVIDER_MODEL
     return Settings(
         prompt=args.prompt if args.prompt or args.interactive else DEFAULT_PROMPT,
@@ -104,6 +133,8 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         stream=not args.no_stream,
         interactive=args.interactive,
         json=args.json,
+        max_tokens=args.max_tokens,
+        stop=tuple(args.stop),
     )
 
 
@@ -111,6 +142,23 @@ def _text(value: str) -> str:
     if not value.strip():
         raise argparse.ArgumentTypeError("must not be empty")
     return value
+
+
+def _stop(value: str) -> str:
+    # Unlike other text options, blank is fine ("\n\n" is a common stop); empty is not.
+    if not value:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return value
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return number
 
 
 def _url(value: str) -> str:

@@ -146,6 +146,10 @@ class Console:
         """The model declined to answer; `text` is its reason."""
         self.text(self._paint(f"(the model refused) {text}", "red"))
 
+    def cut(self, max_tokens: int) -> None:
+        """The answer stopped at `--max-tokens`, not where the model ended it."""
+        self._line(self._paint(f"(the answer was cut at --max-tokens {max_tokens})", "dim"))
+
     def interrupted(self) -> None:
         """Leave the terminal on a fresh line after Ctrl-C cut a line (or the input) short."""
         self._write("\n")
