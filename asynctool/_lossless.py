@@ -49,14 +49,21 @@ __all__ = [
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
 
-# A struct class -> what decodes into it strictly; an extended or twin class -> its plain base.
-_twins: dict[Any, type] = {}
-_plain: dict[type, type] = {}
+# A public struct class -> its strict twin: one each, so never more than the API has.
+_twins: dict[type, type] = {}
+# Extended classes and learned decode types are made from what servers send. Both caches are
+# bounded, so a server that makes up new field names on every chunk cannot grow memory: an
+# evicted class lives on while objects of it do (each class knows its plain base itself).
 _extended: dict[tuple[type, tuple[str, ...]], type] = {}
-# A learned shape -> the strict decode type for it. Bounded: shapes are built from what servers
-# send, and a server that makes up new field names on every chunk must not grow memory.
 _learned: dict[Any, type] = {}
-_MAX_LEARNED: Final = 256
+_MAX_CACHED: Final = 1024
+
+
+def _cache(cache: dict[Any, type], key: Any, cls: type) -> type:
+    if len(cache) >= _MAX_CACHED:
+        cache.pop(next(iter(cache)))
+    cache[key] = cls
+    return cls
 
 
 # --------------------------------------------------------------------------- extended classes
@@ -64,7 +71,8 @@ _MAX_LEARNED: Final = 256
 
 def plain_type(cls: type) -> type:
     """The public class behind a twin or extended class (the class itself otherwise)."""
-    return _plain.get(cls, cls)
+    plain: type = cls.__dict__.get("__plain__", cls)
+    return plain
 
 
 def extras(obj: object) -> tuple[str, ...]:
@@ -102,14 +110,14 @@ def extended(base: type[S], keys: Iterable[str]) -> type[S]:
             **_tag_options(config),
             namespace={
                 "__extras__": tuple(f[0] for f in fields),
+                "__plain__": base,
                 "__reduce__": _reduce,
                 "__eq__": _equal,
                 "__ne__": _not_equal,
             },
         )
         cls.__qualname__ = base.__qualname__
-        _plain[cls] = base
-        _extended[cache_key] = cls
+        _cache(_extended, cache_key, cls)
     return typing.cast("type[S]", cls)
 
 
@@ -210,8 +218,9 @@ def strict(tp: Any) -> Any:
 
 
 def _strict_struct(cls: type, overrides: dict[str, Any] | None = None) -> type:
-    key = (cls, None if overrides is None else tuple(sorted(overrides.items(), key=repr)))
-    twin = _twins.get(key)
+    """The strict twin of `cls`, with the types of `overrides` for those fields (a learned
+    shape's; those twins are cached with the shape, in `_learned`)."""
+    twin = _twins.get(cls) if overrides is None else None
     if twin is not None:
         return twin
     # Every field is declared again, in order: msgspec moves a redeclared field to the end,
@@ -234,14 +243,15 @@ def _strict_struct(cls: type, overrides: dict[str, Any] | None = None) -> type:
         **_tag_options(config),
         namespace={
             "__extras__": getattr(cls, "__extras__", ()),
+            "__plain__": plain_type(cls),
             "__reduce__": _reduce,
             "__eq__": _equal,
             "__ne__": _not_equal,
         },
     )
     twin.__qualname__ = cls.__qualname__
-    _plain[twin] = plain_type(cls)
-    _twins[key] = twin
+    if overrides is None:
+        _twins[cls] = twin
     return twin
 
 
@@ -359,11 +369,7 @@ def _learned_type(shape: Any) -> type:
         child_base = child[0]
         learned_child = _learned_type(child)
         overrides[attr] = _rewrite(hints[attr], functools.partial(_swap, child_base, learned_child))
-    learned = _strict_struct(cls, overrides)
-    if len(_learned) >= _MAX_LEARNED:
-        _learned.pop(next(iter(_learned)))
-    _learned[shape] = learned
-    return learned
+    return _cache(_learned, shape, _strict_struct(cls, overrides))
 
 
 def _swap(base: type, learned: type, cls: type) -> type:

@@ -26,6 +26,7 @@ from asynctool import (
     ChunkChoice,
     CustomCall,
     Usage,
+    _lossless,
     tool,
 )
 from asynctool._accumulate import ChatCompletionAccumulator, decode_with_quirks
@@ -200,6 +201,20 @@ def test_a_stream_learns_a_shape_and_decodes_the_next_chunks_strictly() -> None:
     assert plain.choices[0].delta.content == "c"
     with pytest.raises(AttributeError):
         plain.provider  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_a_server_that_makes_up_new_fields_cannot_grow_the_caches() -> None:
+    decoder: Decoder[ChatCompletionChunk] = Decoder(ChatCompletionChunk, chunk_decoder)
+    kept = []
+    for i in range(1500):
+        body = {**chunk("x"), f"field_{i}": i}
+        body["choices"][0][f"choice_field_{i}"] = i
+        kept.append(decoder.decode_any(msgspec.json.encode(body)))
+    assert len(_lossless._extended) <= _lossless._MAX_CACHED
+    assert len(_lossless._learned) <= _lossless._MAX_CACHED
+    assert kept[0].field_0 == 0 and kept[-1].field_1499 == 1499
+    assert kept[0].choices[0].choice_field_0 == 0
+    assert pickle.loads(pickle.dumps(kept[0])) == kept[0]  # evicted, still whole
 
 
 # --------------------------------------------------------------------------- merge rules
