@@ -6,6 +6,7 @@ itself, written once for both `run` and `run_stream`, is `_run.Run`.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import (
     Awaitable,
@@ -59,6 +60,7 @@ class AgentOptions(ParseParams, total=False):
     max_turns: int
     tool_timeout: float | None
     max_concurrency: int
+    max_tool_calls_per_turn: int
     max_tool_errors: int
     accept_finish_reasons: Iterable[str]
     reset_tool_choice: bool
@@ -83,13 +85,21 @@ class Agent(Generic[OutputT]):
             so a forced call cannot loop forever.
         parallel_tool_calls: as in the API.
         tool_timeout: seconds each tool call may take (a tool's own `timeout` wins).
-        max_concurrency: how many tool calls of one turn run at once.
+        max_concurrency: how many tool calls of one turn run at once. A sync tool's thread
+            keeps its place past the call's timeout, until the function returns.
+        max_tool_calls_per_turn: the most tool calls one answer may make; an answer with
+            more ends the run with `AgentError` before any of them runs.
         max_tool_errors: failed tool calls in a row that end the run (`ToolErrorLimitExceeded`).
         accept_finish_reasons: final-answer finish reasons besides `stop` to accept, e.g.
             `{"length"}`; others raise `FinishReasonError` with the partial answer.
-        before_tool_call: async hook to approve, deny or rewrite each call.
-        after_response: async hook called with every completion.
-        tool_error_handler: turns a failed call's error into text for the model.
+        before_tool_call: `async def hook(call: ToolCall, context: ToolContext) -> Deny |
+            Rewrite | None`, run before each call of a registered tool: None runs it, `Deny`
+            does not, `Rewrite` runs it with other arguments. Anything else it returns, or
+            raises, is raised to the caller and the call does not run.
+        after_response: `async def hook(completion: ChatCompletion) -> None`, called with
+            every completion; what it raises is raised to the caller.
+        tool_error_handler: `def handler(call: ToolCall, error: Exception) -> str` (not
+            async): the text the model is told about a failed call; raise to end the run.
         max_result_chars: tool results longer than this are cut, with a note saying so.
         output_type: a type (Struct, dataclass, TypedDict, `list[Item]`...) the final answer
             must parse as; it is asked for with a strict `response_format`, and
@@ -131,6 +141,7 @@ class Agent(Generic[OutputT]):
         parallel_tool_calls: bool | None = None,
         tool_timeout: float | None = None,
         max_concurrency: int = 8,
+        max_tool_calls_per_turn: int = 32,
         max_tool_errors: int = 3,
         accept_finish_reasons: Iterable[str] = (),
         reset_tool_choice: bool = True,
@@ -148,10 +159,11 @@ class Agent(Generic[OutputT]):
         self.instructions = instructions
         self.max_turns = _positive("max_turns", max_turns)
         self.max_tool_errors = _positive("max_tool_errors", max_tool_errors)
+        self.max_tool_calls_per_turn = _positive("max_tool_calls_per_turn", max_tool_calls_per_turn)
         self.accept_finish_reasons = frozenset(accept_finish_reasons)
         self.tool_choice = tool_choice
         self.reset_tool_choice = reset_tool_choice
-        self.after_response = after_response
+        self.after_response = _hook("after_response", after_response, ("completion",))
         self.params = {"parallel_tool_calls": parallel_tool_calls, **params}
         self.output: OutputSpec[Any] | None = None
         self.output_retries = output_retries
@@ -161,8 +173,10 @@ class Agent(Generic[OutputT]):
             self.registry,
             max_concurrency=_positive("max_concurrency", max_concurrency),
             tool_timeout=tool_timeout,
-            before_tool_call=before_tool_call,
-            error_handler=tool_error_handler,
+            before_tool_call=_hook("before_tool_call", before_tool_call, ("call", "context")),
+            error_handler=_hook(
+                "tool_error_handler", tool_error_handler, ("call", "error"), is_async=False
+            ),
             max_result_chars=_positive("max_result_chars", max_result_chars),
         )
         self._check_params()
@@ -259,6 +273,42 @@ class AgentStream(AsyncCloseable):
         await self._events.aclose()
 
     aclose = close
+
+
+HookT = TypeVar("HookT")
+
+
+def _hook(name: str, hook: HookT, params: tuple[str, ...], *, is_async: bool = True) -> HookT:
+    """`hook`, checked now: a hook that cannot be called as documented fails here, not in the
+    middle of a run (where it used to be reported to the model as the tool's error)."""
+    if hook is None:
+        return hook
+    kind = "an async function (async def)" if is_async else "a plain function (not async)"
+    wanted = f"{kind} taking ({', '.join(params)})"
+    if not callable(hook):
+        raise InvalidRequestError(name, f"expected {wanted}, got {type(hook).__name__}")
+    if _is_async_callable(hook) != is_async:
+        got = "an async function" if not is_async else "a plain function"
+        raise InvalidRequestError(name, f"expected {wanted}, got {got}: {hook!r}")
+    try:
+        signature = inspect.signature(hook)
+    except (TypeError, ValueError):  # a builtin or C callable without one: trust it
+        return hook
+    try:
+        signature.bind(*params)
+    except TypeError as exc:
+        raise InvalidRequestError(
+            name, f"expected {wanted}; {getattr(hook, '__name__', hook)!r}{signature} {exc}"
+        ) from exc
+    return hook
+
+
+def _is_async_callable(fn: Callable[..., Any]) -> bool:
+    # `iscoroutinefunction` sees through methods and partials; an object with an async
+    # `__call__` it does not.
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - the method itself is what is asked about
+    )
 
 
 def _positive(name: str, value: int) -> int:

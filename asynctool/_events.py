@@ -34,6 +34,10 @@ class RunResult(msgspec.Struct, Generic[OutputT], kw_only=True):
         usage: tokens summed over every request of the run.
         turns: how many requests the run made.
         completion: the last completion received.
+        tool_results: every tool call of the run as it ended, in call order: what the
+            model was told, whether it failed, how long it took, and the arguments it ran
+            with when `before_tool_call` rewrote them (`rewritten_arguments`), which the
+            transcript does not show.
     """
 
     output: OutputT
@@ -41,6 +45,7 @@ class RunResult(msgspec.Struct, Generic[OutputT], kw_only=True):
     usage: Usage
     turns: int
     completion: ChatCompletion
+    tool_results: list[ToolResult] = msgspec.field(default_factory=list)
 
 
 class TextDelta(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,7 +71,13 @@ class ToolCallReady(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ToolResult(msgspec.Struct, frozen=True, kw_only=True):
-    """A tool call ran (or failed, or was denied); `content` is what the model is told."""
+    """A tool call ran (or failed, or was denied); `content` is what the model is told.
+
+    `call` is the model's call, as the transcript keeps it. When `before_tool_call` returned
+    `Rewrite`, the tool ran with `rewritten_arguments` (JSON text) instead of
+    `call.function.arguments`; None means it ran with the model's own. `duration` is the
+    tool's own time, without the hook's.
+    """
 
     call: ToolCall
     content: str
@@ -74,6 +85,7 @@ class ToolResult(msgspec.Struct, frozen=True, kw_only=True):
     duration: float
     turn: int
     value: Any = None  # what the tool returned, before it was turned into text
+    rewritten_arguments: str | None = None
 
 
 class TurnCompleted(msgspec.Struct, frozen=True, kw_only=True):

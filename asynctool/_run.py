@@ -88,6 +88,8 @@ class Run:
         self.output_retries = agent.output_retries
         self.base = agent.base_request()
         self.extra_body = agent.params.get("extra_body")
+        self.slots = agent.executor.slots()
+        self.tool_results: list[ToolResult] = []
 
     async def events(self) -> AsyncGenerator[AgentEvent, None]:
         """The loop: yields every event of the run, the last one `RunCompleted`."""
@@ -204,6 +206,15 @@ class Run:
                 "max_tokens or max_completion_tokens",
                 completion=completion,
             )
+        cap = self.agent.max_tool_calls_per_turn
+        if len(calls) > cap:
+            # Before the assistant message is appended, as for truncated calls: the transcript
+            # stays one that can be sent again, and `completion` holds the calls.
+            raise AgentError(
+                f"The model asked for {len(calls)} tool calls in one turn, more than "
+                f"max_tool_calls_per_turn={cap}; none of them ran",
+                completion=completion,
+            )
         self.messages.append(assistant_message(choice.message, tool_calls=calls))
         if self.agent.reset_tool_choice and _is_forcing(self.tool_choice):
             self.tool_choice = "auto"
@@ -212,15 +223,14 @@ class Run:
     async def _run_tools(self, calls: list[ToolCall]) -> list[ToolResult]:
         outcomes: list[ToolOutcome | None] = [None] * len(calls)
         try:
-            await self.agent.executor.run(calls, outcomes, self._context)
+            await self.agent.executor.run(calls, outcomes, self._context, self.slots)
         finally:
             # Runs on errors and cancellation too: every call gets its tool message.
             done = [outcome or CANCELLED for outcome in outcomes]
             self.messages.extend(
                 outcome.message(call) for call, outcome in zip(calls, done, strict=True)
             )
-        self._count_errors(done)
-        return [
+        results = [
             ToolResult(
                 call=call,
                 content=outcome.content,
@@ -228,9 +238,13 @@ class Run:
                 duration=outcome.duration,
                 turn=self.turns,
                 value=outcome.value,
+                rewritten_arguments=outcome.arguments,
             )
             for call, outcome in zip(calls, done, strict=True)
         ]
+        self.tool_results.extend(results)
+        self._count_errors(done)
+        return results
 
     def _context(self, call: ToolCall) -> ToolContext[Any]:
         return ToolContext(
@@ -283,6 +297,7 @@ class Run:
             usage=self.usage,
             turns=self.turns,
             completion=completion,
+            tool_results=self.tool_results,
         )
 
     def _attach(self, error: AsyncToolError) -> None:
@@ -347,7 +362,9 @@ def _with_ids(calls: list[ToolCall], turn: int) -> list[ToolCall]:
 def _is_json(call: ToolCall) -> bool:
     try:
         msgspec.json.decode(call.function.arguments or "{}")
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
+        # Nested too deep to decode (msgspec raises RecursionError long before it could see
+        # whether the text ends): not known to be whole, and no tool could decode it either.
         return False
     return True
 

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import inspect
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio.to_thread
@@ -26,6 +26,9 @@ __all__ = ["Tool", "ToolContext", "ToolRegistry", "tool"]
 P = ParamSpec("P")
 R = TypeVar("R")
 DepsT = TypeVar("DepsT")
+
+RunSync = Callable[[Callable[[], Any]], Awaitable[Any]]
+"""Runs a sync tool's bound call off the event loop and returns its result (`Tool.run`)."""
 
 # What OpenAI accepts as a function name; other providers accept the same or more.
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -106,13 +109,32 @@ class Tool(Generic[P, R]):
         """
         return self._schema.decode(arguments, tool=self.name)
 
-    async def run(self, arguments: str | bytes, *, context: ToolContext[Any] | None = None) -> Any:
+    @property
+    def is_async(self) -> bool:
+        """Whether the function is a coroutine function; a sync one runs in a worker thread."""
+        return self._is_async
+
+    async def run(
+        self,
+        arguments: str | bytes,
+        *,
+        context: ToolContext[Any] | None = None,
+        run_sync: RunSync | None = None,
+    ) -> Any:
         """Check a model's JSON arguments, call the function with them and return its result.
 
         A sync function runs in a worker thread. Cancelling the call (or a timeout) stops the
         wait at once, but cannot stop a sync function, whose thread finishes in the background.
         Raises `ToolArgumentsError` for bad arguments, and `ToolError` when the function needs a
         `ToolContext` and none is given; what the function raises propagates unchanged.
+
+        Args:
+            arguments: the model's JSON text.
+            context: the run's context, for a function that takes a `ToolContext`.
+            run_sync: how a sync function is run off the event loop: an async function that
+                takes the call (no arguments) and returns its result. A worker thread that is
+                abandoned on cancellation by default; the agent passes one whose thread keeps
+                its concurrency slot until it returns.
         """
         kwargs = self.parse_arguments(arguments)
         kwargs.update(self._context_arguments(context))
@@ -120,7 +142,7 @@ class Tool(Generic[P, R]):
         if self._is_async:
             return await fn(**kwargs)
         call = functools.partial(fn, **kwargs)
-        result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        result = await (run_sync or _in_worker_thread)(call)
         if inspect.isawaitable(result):  # a sync wrapper around a coroutine function
             result = await result
         return result
@@ -283,6 +305,10 @@ class ToolRegistry:
 
     def __repr__(self) -> str:
         return f"ToolRegistry({list(self._tools)!r})"
+
+
+async def _in_worker_thread(call: Callable[[], Any]) -> Any:
+    return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
 
 
 def _check_name(name: str, fn: object) -> str:
