@@ -121,6 +121,9 @@ def _cached(root: Path, name: str, make: Callable[[Path, Path, Log], None], log:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be making it right now
         if final.is_dir():
             return final
+        # Work directories left by a run that was killed: with the lock held, none is in use.
+        for stale in root.glob(f".{name}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=root) as tmp:
             out = Path(tmp) / "out"
             out.mkdir()
