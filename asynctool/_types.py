@@ -9,11 +9,12 @@ they never form reference cycles and are allocated once per streamed token.
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeAlias, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeAlias, TypeVar
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from ._dump import Dumps
 from ._lossless import plain_type as _plain_of
 from ._lossless import strict, wire_extras, with_extras
 
@@ -64,16 +65,21 @@ __all__ = [
 ]
 
 
-class _Request(msgspec.Struct, omit_defaults=True, kw_only=True):
-    """Base of request objects: unset fields stay off the wire."""
+# `Dumps` adds the OpenAI SDK's `model_dump()` and `model_dump_json()` (methods only, no fields).
 
 
-class _Response(msgspec.Struct, kw_only=True):
+class _Request(msgspec.Struct, Dumps, omit_defaults=True, kw_only=True):
+    """Base of request objects: unset fields stay off the wire (and out of `model_dump()`)."""
+
+
+class _Response(msgspec.Struct, Dumps, kw_only=True):
     """Base of response objects: optional fields default, unknown fields are ignored."""
 
 
-class _Chunk(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
+class _Chunk(msgspec.Struct, Dumps, kw_only=True, omit_defaults=True, gc=False):
     """Base of stream objects: as `_Response`, but cheap to allocate once per token."""
+
+    _dump_defaults: ClassVar[bool] = True  # omitted on the wire only; dumped as the SDK does
 
 
 # --------------------------------------------------------------------------- content parts
@@ -82,6 +88,7 @@ class _Chunk(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
 class TextContentPart(_Request, tag_field="type", tag="text"):
     """A piece of text in a message's content list."""
 
+    type: ClassVar[Literal["text"]] = "text"  # the tag, readable (not a field: the union's)
     text: str
 
 
@@ -95,6 +102,7 @@ class ImageURL(_Request):
 class ImageContentPart(_Request, tag_field="type", tag="image_url"):
     """An image in a user message."""
 
+    type: ClassVar[Literal["image_url"]] = "image_url"
     image_url: ImageURL
 
 
@@ -108,6 +116,7 @@ class InputAudio(_Request):
 class AudioContentPart(_Request, tag_field="type", tag="input_audio"):
     """Audio in a user message."""
 
+    type: ClassVar[Literal["input_audio"]] = "input_audio"
     input_audio: InputAudio
 
 
@@ -122,12 +131,14 @@ class InputFile(_Request):
 class FileContentPart(_Request, tag_field="type", tag="file"):
     """A file in a user message."""
 
+    type: ClassVar[Literal["file"]] = "file"
     file: InputFile
 
 
 class RefusalContentPart(_Request, tag_field="type", tag="refusal"):
     """A refusal in an assistant message's content list."""
 
+    type: ClassVar[Literal["refusal"]] = "refusal"
     refusal: str
 
 
@@ -139,21 +150,21 @@ ContentPart: TypeAlias = (
 # --------------------------------------------------------------------------- tool calls
 
 
-class FunctionCall(msgspec.Struct, kw_only=True):
+class FunctionCall(msgspec.Struct, Dumps, kw_only=True):
     """The function a model called: its name and its arguments as JSON text."""
 
     name: str
     arguments: str
 
 
-class CustomCall(msgspec.Struct, kw_only=True):
+class CustomCall(msgspec.Struct, Dumps, kw_only=True):
     """The custom tool a model called: its name and its free-form input."""
 
     name: str
     input: str
 
 
-class ToolCall(msgspec.Struct, kw_only=True):
+class ToolCall(msgspec.Struct, Dumps, kw_only=True):
     """One tool call of an assistant message.
 
     `extra_content` is what Gemini 3 attaches to a call (`{"google": {"thought_signature":
@@ -172,11 +183,14 @@ class ToolCall(msgspec.Struct, kw_only=True):
 
 
 # --------------------------------------------------------------------------- request messages
+# Each message reads its `role` as the JSON has it. The role is the union's tag, written by
+# msgspec and not a field, so it is a class constant here: read-only, and encoding unchanged.
 
 
 class SystemMessage(_Request, tag_field="role", tag="system"):
     """Instructions for the model."""
 
+    role: ClassVar[Literal["system"]] = "system"
     content: str | list[TextContentPart]
     name: str | None = None
 
@@ -184,6 +198,7 @@ class SystemMessage(_Request, tag_field="role", tag="system"):
 class DeveloperMessage(_Request, tag_field="role", tag="developer"):
     """Instructions for the model, as newer OpenAI models name the system role."""
 
+    role: ClassVar[Literal["developer"]] = "developer"
     content: str | list[TextContentPart]
     name: str | None = None
 
@@ -191,6 +206,7 @@ class DeveloperMessage(_Request, tag_field="role", tag="developer"):
 class UserMessage(_Request, tag_field="role", tag="user"):
     """What the user said: text, or a list of text, image, audio and file parts."""
 
+    role: ClassVar[Literal["user"]] = "user"
     content: str | list[ContentPart]
     name: str | None = None
 
@@ -198,6 +214,7 @@ class UserMessage(_Request, tag_field="role", tag="user"):
 class AssistantMessage(_Request, tag_field="role", tag="assistant"):
     """A model's earlier turn: text, a refusal, and/or tool calls."""
 
+    role: ClassVar[Literal["assistant"]] = "assistant"
     content: str | list[TextContentPart | RefusalContentPart] | None = None
     refusal: str | None = None
     name: str | None = None
@@ -212,6 +229,7 @@ class AssistantMessage(_Request, tag_field="role", tag="assistant"):
 class ToolMessage(_Request, tag_field="role", tag="tool"):
     """The result of one tool call, answered under its `tool_call_id`."""
 
+    role: ClassVar[Literal["tool"]] = "tool"
     content: str | list[TextContentPart]
     tool_call_id: str
 
@@ -232,7 +250,7 @@ class FunctionDefinition(_Request):
     strict: bool | None = None
 
 
-class ChatCompletionTool(msgspec.Struct, kw_only=True):
+class ChatCompletionTool(msgspec.Struct, Dumps, kw_only=True):
     """A tool definition as sent in `tools`.
 
     Not `omit_defaults`: the API requires `type` even though it has only one value.
