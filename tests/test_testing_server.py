@@ -524,3 +524,68 @@ async def test_chunk_size_applies_to_arguments(session: aiohttp.ClientSession) -
 def test_call_builds_json_text() -> None:
     assert call("f", {"a": [1, "x"]}) == Call(name="f", arguments='{"a":[1,"x"]}')
     assert call("f", "{bad", id="c1") == Call(name="f", arguments="{bad", id="c1")
+
+
+# ------------------------------------------------------------- a script that runs out (item 22)
+
+
+async def test_running_out_is_not_retried_and_counts_requests() -> None:
+    from asynctool import AsyncClient, InternalServerError
+    from asynctool.testing import status
+
+    model = ScriptedModel([status(429, retry_after=0), text("one")])
+    async with (
+        ModelServer(model) as server,
+        AsyncClient(base_url=server.base_url, max_retries=2) as client,
+    ):
+        first = await client.chat.completions.create(model="m", messages=USER)
+        assert first.choices[0].message.content == "one"  # the 429 was retried
+        with pytest.raises(InternalServerError, match="request #2 but the script") as info:
+            await client.chat.completions.create(model="m", messages=USER)
+    assert info.value.code == "script_exhausted"
+    assert len(server.requests) == 3  # the 429, its retry, and one attempt that ran out
+    assert (model.requests, model.used) == (2, 3)
+
+
+async def test_running_out_is_not_retried_by_the_openai_sdk() -> None:
+    import openai
+
+    model = ScriptedModel([text("one")])
+    async with (
+        ModelServer(model) as server,
+        openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test") as client,
+    ):
+        await client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+        with pytest.raises(openai.InternalServerError, match="request #2 but"):
+            await client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+    assert len(server.requests) == 2  # max_retries=2 by default, and none was made
+    assert model.requests == 2
+
+
+async def test_a_client_that_retries_anyway_is_told_so(session: aiohttp.ClientSession) -> None:
+    model = ScriptedModel([])
+    async with ModelServer(model) as server:
+        url = f"{server.base_url}/chat/completions"
+        body = {"model": "m", "messages": USER}
+        messages = []
+        for key in ("k1", "k1", "k2"):
+            async with session.post(url, json=body, headers={"Idempotency-Key": key}) as resp:
+                assert (resp.status, resp.headers["x-should-retry"]) == (500, "false")
+                messages.append((await resp.json())["error"]["message"])
+    assert "this is request #1 but" in messages[0]
+    assert "this is a retry of request #1 but" in messages[1]
+    assert "this is request #2 but" in messages[2]
+    assert (model.requests, model.used) == (2, 3)
+
+
+def test_only_recent_idempotency_keys_are_remembered() -> None:
+    from multidict import CIMultiDictProxy
+
+    from asynctool.testing import _scripted
+
+    model = ScriptedModel([text("ok")], cycle=True)
+    for i in range(_scripted._KEYS_KEPT + 10):
+        headers = CIMultiDictProxy(CIMultiDict({"Idempotency-Key": str(i)}))
+        model.respond(RecordedRequest("POST", "/v1/chat/completions", headers, None, b"", ""))
+    assert len(model._keys) == _scripted._KEYS_KEPT
+    assert model.requests == _scripted._KEYS_KEPT + 10
