@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -275,7 +277,12 @@ def serve(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_", "HF_"))}
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_die_with_parent,
         )
     try:
         port = _wait_until_healthy(process, log_path, startup)
@@ -287,6 +294,14 @@ def serve(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, ask for SIGTERM when the parent dies, so that a
+    test run killed outright (a CI timeout) leaves no server behind. Elsewhere, nothing."""
+    if sys.platform == "linux":
+        PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_until_healthy(process: subprocess.Popen[bytes], log_path: Path, limit: float) -> int:
@@ -322,6 +337,8 @@ def main() -> None:
     provisioned = provision()
     _stderr(f"provisioned in {time.monotonic() - started:.0f} s: {provisioned}")
     if args.serve:
+        # SIGTERM stops the server as Ctrl-C does, through the `with` blocks' cleanup.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         with tempfile.TemporaryDirectory() as tmp, serve(provisioned, Path(tmp)) as server:
             # A person asked for this server, so its key is theirs to see.
             print(f"base URL {server.base_url}, API key {server.api_key}; Ctrl-C stops it")
