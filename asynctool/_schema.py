@@ -5,7 +5,7 @@
     to_strict_schema(schema)   a schema rewritten to OpenAI's Structured Outputs subset
 
 A function's parameters become the fields of a `msgspec.defstruct` (`forbid_unknown_fields`,
-`kw_only`); `msgspec.json.schema` of that Struct is what the model sees, and a
+`kw_only`); the JSON Schema `_jsonschema` writes for that Struct is what the model sees, and a
 `msgspec.json.Decoder` of the same Struct checks what the model sends. A parameter with a
 default is typed `T | UnsetType`, so an argument the model left out stays out of the call and the
 function's own default applies, exactly as in a direct call.
@@ -27,6 +27,7 @@ import msgspec
 from ._arguments import arguments_error
 from ._docstrings import Docstring, DocstringWarning, parse_docstring
 from ._exceptions import SchemaError, ToolDefinitionError
+from ._jsonschema import json_schema
 from ._strict import to_strict_schema
 
 __all__ = ["FunctionSchema", "function_schema", "schema_for_type"]
@@ -129,8 +130,8 @@ def schema_for_type(tp: Any, *, strict: bool) -> dict[str, Any]:
     describe, or that strict mode cannot express.
     """
     try:
-        schema = _self_contained(msgspec.json.schema(tp))
-    except (TypeError, ValueError, KeyError) as exc:
+        schema = json_schema(tp)
+    except (TypeError, ValueError) as exc:
         raise SchemaError(f"msgspec cannot describe {tp!r}: {_reason(exc)}") from exc
     return to_strict_schema(schema) if strict else schema
 
@@ -261,7 +262,7 @@ def _described(tp: Any, description: str | None) -> Any:
 def _build(
     label: str, fields: list[tuple[Any, ...]]
 ) -> tuple[type[msgspec.Struct], msgspec.json.Decoder[Any], dict[str, Any]]:
-    # A module name makes msgspec qualify $defs names when a user type has the same name.
+    # The Struct's schema is written inline, so its name never meets a user type's in `$defs`.
     struct = msgspec.defstruct(
         f"{label.rpartition('.')[2]}_arguments",
         fields,
@@ -270,9 +271,9 @@ def _build(
         module=__name__,
     )
     try:
-        schema = _self_contained(msgspec.json.schema(struct))
+        schema = json_schema(struct)
         decoder = msgspec.json.Decoder(struct)
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError) as exc:
         raise _unsupported(label, fields, exc) from exc
     schema.pop("title", None)
     return struct, decoder, schema
@@ -282,9 +283,9 @@ def _unsupported(label: str, fields: list[tuple[Any, ...]], exc: Exception) -> T
     """Name the parameter whose type msgspec cannot describe."""
     for name, tp, *_ in fields:
         try:
-            msgspec.json.schema(tp)
+            json_schema(tp)
             msgspec.json.Decoder(tp)
-        except (TypeError, ValueError, KeyError) as field_exc:
+        except (TypeError, ValueError) as field_exc:
             reason = _reason(field_exc)
             return ToolDefinitionError(
                 f"{label}: parameter `{name}`: its type cannot be described as JSON ({reason})"
@@ -312,22 +313,6 @@ def _strict_arguments(schema: dict[str, Any], label: str) -> dict[str, Any]:
         ) from exc
 
 
-def _self_contained(schema: dict[str, Any]) -> dict[str, Any]:
-    """Inline the root `$ref` msgspec emits for a Struct, keeping `$defs` inside the schema."""
-    ref = schema.get("$ref")
-    defs: dict[str, Any] = schema.get("$defs", {})
-    if ref is None:
-        return schema
-    name = ref.rpartition("/")[2]
-    root = dict(defs[name])
-    if f'"{ref}"' not in msgspec.json.encode(defs).decode():
-        del defs[name]  # referenced only from the root: no longer needed
-    if defs:
-        root["$defs"] = defs
-    return root
-
-
 def _reason(exc: BaseException) -> str:
-    """msgspec's explanation; for a type it has no schema for, the line that names the type."""
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[-1] if text.startswith("Generating JSON schema") else text
+    """msgspec's explanation, or ours (`_jsonschema`'s) for a type with no JSON form."""
+    return str(exc).strip() or type(exc).__name__

@@ -9,13 +9,14 @@ import inspect
 import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Annotated, Any, Literal, NamedTuple, Optional, TypedDict
+from typing import Annotated, Any, Generic, Literal, NamedTuple, Optional, TypedDict, TypeVar
 
 import jsonschema
 import msgspec
 import pytest
 from msgspec import Meta
 
+import asynctool._schema
 from asynctool._docstrings import DocstringWarning, parse_docstring
 from asynctool._exceptions import (
     AsyncToolError,
@@ -27,6 +28,8 @@ from asynctool._schema import FunctionSchema, function_schema, schema_for_type
 from asynctool._strict import to_strict_schema
 
 # --------------------------------------------------------------------------- helpers
+
+T = TypeVar("T")
 
 
 class Color(enum.Enum):
@@ -249,7 +252,7 @@ TYPES = [
     (
         "datetime",
         dt.datetime,
-        {"type": "string"},
+        {"type": "string", "format": "date-time"},
         '"2024-05-01T10:00:00Z"',
         dt.datetime(2024, 5, 1, 10, tzinfo=UTC),
         '"tomorrow"',
@@ -270,7 +273,14 @@ TYPES = [
         dt.date(2024, 5, 1),
         '"May 1"',
     ),
-    ("time", dt.time, {"type": "string"}, '"10:30:00"', dt.time(10, 30), '"noon"'),
+    (
+        "time",
+        dt.time,
+        {"type": "string", "format": "time"},
+        '"10:30:00"',
+        dt.time(10, 30),
+        '"noon"',
+    ),
     (
         "timedelta",
         dt.timedelta,
@@ -391,7 +401,7 @@ def test_type_names_colliding_with_the_argument_struct() -> None:
 
 def test_schema_is_built_once_and_never_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
     schema = function_schema(make_fn(int))
-    monkeypatch.setattr(msgspec.json, "schema", None)
+    monkeypatch.setattr(asynctool._schema, "json_schema", None)
     monkeypatch.setattr(msgspec, "defstruct", None)
     assert schema.decode('{"x": 1}', tool="t") == {"x": 1}
 
@@ -447,23 +457,6 @@ def _unresolved(x: Missing) -> None:  # type: ignore[name-defined] # noqa: F821
 )
 def test_rejected_at_decoration(fn: Callable[..., Any], message: str) -> None:
     with pytest.raises(ToolDefinitionError, match=message):
-        function_schema(fn)
-
-
-def _twin() -> type[msgspec.Struct]:
-    class Twin(msgspec.Struct):
-        a: int
-
-    return Twin
-
-
-def test_types_fine_alone_but_not_together() -> None:
-    # Two types with the same module and qualified name cannot both have a $defs entry.
-    def fn(x: Any, y: Any) -> None:
-        pass
-
-    fn.__annotations__ = {"x": _twin(), "y": _twin()}
-    with pytest.raises(ToolDefinitionError, match="fn: its parameters cannot be described"):
         function_schema(fn)
 
 
@@ -826,7 +819,7 @@ def test_strict_nested_objects_are_closed_and_fully_required() -> None:
 @pytest.mark.parametrize(
     ("annotation", "dropped"),
     [
-        (Annotated[str, Meta(min_length=1, max_length=3)], "maxLength: 3, minLength: 1"),
+        (Annotated[str, Meta(min_length=1, max_length=3)], "minLength: 1, maxLength: 3"),
         (set[int], "uniqueItems: true"),
         (Annotated[str, Meta(examples=["a"])], 'examples: ["a"]'),
         (Decimal, 'format: "decimal"'),
@@ -969,6 +962,330 @@ def test_to_strict_schema_self_referencing_described_reference() -> None:
     assert strict["properties"]["a"]["description"] == "outer"
     assert strict["properties"]["a"]["properties"]["again"] == {"$ref": "#/$defs/A"}
     assert_strict(strict)
+
+
+# --------------------------------------------------------------------------- asynctool's rules
+# What the model is told is asynctool's decision (asynctool/_jsonschema.py), so every schema
+# below is asserted whole: none of it may change with msgspec's version.
+
+
+FORMATS = [
+    ("datetime", dt.datetime, {"type": "string", "format": "date-time"}),
+    (
+        "datetime-aware",
+        Annotated[dt.datetime, Meta(tz=True)],
+        {"type": "string", "format": "date-time"},
+    ),
+    ("datetime-naive", Annotated[dt.datetime, Meta(tz=False)], {"type": "string"}),
+    ("time", dt.time, {"type": "string", "format": "time"}),
+    ("time-aware", Annotated[dt.time, Meta(tz=True)], {"type": "string", "format": "time"}),
+    (
+        "time-naive",
+        Annotated[dt.time, Meta(tz=False)],
+        {"type": "string", "format": "partial-time"},
+    ),
+    ("date", dt.date, {"type": "string", "format": "date"}),
+    ("timedelta", dt.timedelta, {"type": "string", "format": "duration"}),
+    ("uuid", uuid.UUID, {"type": "string", "format": "uuid"}),
+    ("decimal", Decimal, {"type": "string", "format": "decimal"}),
+    ("bytes", bytes, {"type": "string", "contentEncoding": "base64"}),
+    ("bytearray", bytearray, {"type": "string", "contentEncoding": "base64"}),
+    ("memoryview", memoryview, {"type": "string", "contentEncoding": "base64"}),
+    (
+        "bytes-length",  # base64 characters: 4 for every 3 bytes or part of them
+        Annotated[bytes, Meta(min_length=1, max_length=4)],
+        {"type": "string", "contentEncoding": "base64", "minLength": 4, "maxLength": 8},
+    ),
+    ("set", set[int], {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}),
+    (
+        "frozenset",
+        frozenset[str],
+        {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("annotation", "expected"), [r[1:] for r in FORMATS], ids=[r[0] for r in FORMATS]
+)
+def test_each_type_has_one_schema(annotation: Any, expected: dict[str, Any]) -> None:
+    assert prop(make_fn(annotation)) == expected
+
+
+# RFC 3339's own examples (section 5.8), which `format: date-time` and `format: time` admit.
+RFC3339 = ["1985-04-12T23:20:50.52Z", "1996-12-19T16:39:57-08:00", "1937-01-01T12:00:27.87+00:20"]
+
+
+@pytest.mark.parametrize("text", RFC3339)
+def test_what_the_date_time_format_admits_decodes(text: str) -> None:
+    day, _, clock = text.partition("T")
+    moment = function_schema(make_fn(dt.datetime)).decode(f'{{"x": "{text}"}}', tool="t")["x"]
+    assert moment.utcoffset() is not None
+    at = function_schema(make_fn(dt.time)).decode(f'{{"x": "{clock}"}}', tool="t")["x"]
+    assert at.utcoffset() is not None
+    assert moment.date().isoformat() == day
+
+
+def _twins() -> tuple[type[msgspec.Struct], type[msgspec.Struct]]:
+    """Two different types with the same module, qualified name and fields."""
+
+    def make() -> type[msgspec.Struct]:
+        class Twin(msgspec.Struct):
+            a: int
+
+        return Twin
+
+    return make(), make()
+
+
+def test_types_sharing_a_name_are_numbered_in_order_of_appearance() -> None:
+    first, second = _twins()
+
+    def fn(x: Any, y: Any) -> None:
+        pass
+
+    fn.__annotations__ = {"x": first, "y": list[second]}  # type: ignore[valid-type]
+    schema = function_schema(fn)
+    assert schema.parameters["properties"]["x"] == {"$ref": "#/$defs/Twin"}
+    assert schema.parameters["properties"]["y"]["items"] == {"$ref": "#/$defs/Twin_2"}
+    assert list(schema.parameters["$defs"]) == ["Twin", "Twin_2"]
+    assert schema.parameters["$defs"]["Twin_2"]["title"] == "Twin"
+    check_valid_schema(schema.parameters, {"x": {"a": 1}, "y": [{"a": 2}]})
+    decoded = schema.decode('{"x": {"a": 1}, "y": [{"a": 2}]}', tool="t")
+    assert (type(decoded["x"]), type(decoded["y"][0])) == (first, second)
+
+
+class Twin_2(msgspec.Struct):  # the name a numbered twin would otherwise get
+    b: str
+
+
+def test_a_numbered_name_never_takes_a_real_types_name() -> None:
+    first, second = _twins()
+    schema = schema_for_type(tuple[first, second, Twin_2], strict=False)  # type: ignore[valid-type]
+    refs = [item["$ref"] for item in schema["prefixItems"]]
+    assert refs == ["#/$defs/Twin", "#/$defs/Twin_3", "#/$defs/Twin_2"]
+    assert schema["$defs"]["Twin_2"]["properties"] == {"b": {"type": "string"}}
+    check_valid_schema(schema, [{"a": 1}, {"a": 2}, {"b": "c"}])
+
+
+def test_the_same_signature_always_gives_the_same_schema() -> None:
+    def fn(x: Any, y: Any) -> None:
+        pass
+
+    fn.__annotations__ = dict(zip("xy", _twins(), strict=True))
+    first = msgspec.json.encode(function_schema(fn).parameters)
+    assert msgspec.json.encode(function_schema(fn).parameters) == first
+
+
+class Page(msgspec.Struct, Generic[T]):
+    items: list[T]
+
+
+def test_a_generic_type_is_named_after_its_arguments() -> None:
+    schema = schema_for_type(tuple[Page[int], Page[Point]], strict=False)
+    assert list(schema["$defs"]) == ["Page_int", "Page_Point", "Point"]
+    assert schema["$defs"]["Page_int"]["title"] == "Page[int]"
+    check_valid_schema(schema, [{"items": [1]}, {"items": [{"x": 1}]}])
+
+
+class Cat(msgspec.Struct, tag=True):
+    lives: int
+
+
+class Dog(msgspec.Struct, tag=True):
+    good: bool
+
+
+PETS = {
+    "anyOf": [{"$ref": "#/$defs/Cat"}, {"$ref": "#/$defs/Dog"}],
+    "discriminator": {
+        "propertyName": "type",
+        "mapping": {"Cat": "#/$defs/Cat", "Dog": "#/$defs/Dog"},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("annotation", "expected"),
+    [
+        (None | int, {"anyOf": [{"type": "integer"}, {"type": "null"}]}),
+        (str | None | int, {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]}),
+        (Cat | Dog, PETS),
+        (int | Cat | None | Dog, {"anyOf": [{"type": "integer"}, PETS, {"type": "null"}]}),
+        (Cat | int, {"anyOf": [{"$ref": "#/$defs/Cat"}, {"type": "integer"}]}),
+        (
+            Annotated[Cat, Meta(description="A cat.")] | Dog,
+            {
+                "anyOf": [
+                    {"description": "A cat.", "$ref": "#/$defs/Cat"},
+                    {"$ref": "#/$defs/Dog"},
+                ],
+                "discriminator": PETS["discriminator"],
+            },
+        ),
+    ],
+    ids=[
+        "null-last",
+        "order-kept",
+        "tagged",
+        "tagged-where-the-first-stood",
+        "one-struct",
+        "described",
+    ],
+)
+def test_union_order(annotation: Any, expected: dict[str, Any]) -> None:
+    assert prop(make_fn(annotation)) == expected
+
+
+class Tagged(msgspec.Struct, tag="t", array_like=True, forbid_unknown_fields=True):
+    a: int
+    b: int = 0
+
+
+class Size(enum.Enum):
+    SMALL = "s"
+    LARGE = "l"
+    MEDIUM = "m"
+    LITTLE = "s"  # noqa: PIE796 - an alias, the same member again, listed once
+
+
+@pytest.mark.parametrize(
+    ("annotation", "expected"),
+    [
+        (Size, {"title": "Size", "enum": ["s", "l", "m"]}),
+        (Literal["b", "a"], {"enum": ["a", "b"]}),
+        (
+            Tagged,
+            {
+                "title": "Tagged",
+                "type": "array",
+                "prefixItems": [
+                    {"enum": ["t"]},
+                    {"type": "integer"},
+                    {"type": "integer", "default": 0},
+                ],
+                "minItems": 2,
+                "maxItems": 3,
+            },
+        ),
+        (
+            Pair,
+            {
+                "title": "Pair",  # not the docstring namedtuple writes itself
+                "type": "array",
+                "prefixItems": [{"type": "string"}, {"type": "integer"}],
+                "minItems": 2,
+                "maxItems": 2,
+            },
+        ),
+        (tuple[()], {"type": "array", "minItems": 0, "maxItems": 0}),
+        (
+            dict[Literal["a", "b"], int],
+            {
+                "type": "object",
+                "propertyNames": {"enum": ["a", "b"]},
+                "additionalProperties": {"type": "integer"},
+            },
+        ),
+        (
+            dict[Annotated[str, Meta(min_length=1)], Any],
+            {"type": "object", "propertyNames": {"minLength": 1}},
+        ),
+        (
+            dict[Mode, int],
+            {
+                "type": "object",
+                "propertyNames": {"$ref": "#/$defs/Mode"},
+                "additionalProperties": {"type": "integer"},
+                "$defs": {"Mode": {"title": "Mode", "enum": ["fast", "slow"]}},
+            },
+        ),
+        (
+            Annotated[dict[int, str], Meta(min_length=1)],
+            {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1},
+        ),
+        (
+            dict[Literal["a"] | Annotated[str, Meta(max_length=2)], Any],
+            {
+                "type": "object",
+                "propertyNames": {"anyOf": [{"enum": ["a"]}, {"type": "string", "maxLength": 2}]},
+            },
+        ),
+    ],
+    ids=[
+        "enum-declared-order",
+        "literal-sorted",
+        "array-like",
+        "namedtuple",
+        "empty-tuple",
+        "literal-keys",
+        "key-constraints",
+        "enum-keys",
+        "int-keys",
+        "union-keys",
+    ],
+)
+def test_whole_schemas(annotation: Any, expected: dict[str, Any]) -> None:
+    assert schema_for_type(annotation, strict=False) == expected
+
+
+_NO_JSON_FORM = object()
+
+
+def _no_json_form() -> object:
+    return _NO_JSON_FORM
+
+
+@dataclasses.dataclass
+class Defaults:
+    """Defaults, shown when they have a JSON form.
+
+    The text is dedented:
+        what is indented more stays so.
+    """
+
+    empty: list[int] = dataclasses.field(default_factory=list)
+    made: Any = dataclasses.field(default_factory=_no_json_form)
+    opaque: Any = _NO_JSON_FORM
+    when: dt.date = dt.date(2024, 5, 1)
+
+
+def test_defaults_and_descriptions_of_a_type() -> None:
+    assert schema_for_type(Defaults, strict=False) == {
+        "title": "Defaults",
+        "description": "Defaults, shown when they have a JSON form.\n\nThe text is dedented:\n    what is indented more stays so.",
+        "type": "object",
+        "properties": {
+            "empty": {"type": "array", "items": {"type": "integer"}, "default": []},
+            "made": {},
+            "opaque": {},
+            "when": {"type": "string", "format": "date", "default": "2024-05-01"},
+        },
+        "required": [],
+    }
+    assert schema_for_type(Tree, strict=False)["properties"]["children"]["default"] == []
+
+
+def test_an_annotation_describes_over_the_class() -> None:
+    schema = schema_for_type(
+        Annotated[Point, Meta(title="Spot", description="Where.")], strict=False
+    )
+    assert (schema["title"], schema["description"]) == ("Spot", "Where.")
+    described = prop(make_fn(Annotated[Point, Meta(description="Where.")]))
+    assert described == {"description": "Where.", "$ref": "#/$defs/Point"}
+
+
+class Celsius:
+    """A type msgspec has no JSON form for, described by hand."""
+
+
+def test_a_custom_type_uses_its_extra_json_schema() -> None:
+    annotation = Annotated[Celsius, Meta(extra_json_schema={"type": "number"})]
+    assert schema_for_type(annotation, strict=False) == {"type": "number"}
+    with pytest.raises(SchemaError, match=r"Celsius'> has no JSON form"):
+        schema_for_type(Celsius, strict=False)
+    with pytest.raises(SchemaError, match="has no JSON form"):
+        schema_for_type(msgspec.msgpack.Ext, strict=False)
 
 
 # --------------------------------------------------------------------------- schema_for_type

@@ -565,10 +565,11 @@ def test_empty_registry() -> None:
 
 
 def test_schema_is_not_rebuilt_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asynctool._schema
     import asynctool._tools
 
     monkeypatch.setattr(asynctool._tools, "function_schema", None)
-    monkeypatch.setattr(msgspec.json, "schema", None)
+    monkeypatch.setattr(asynctool._schema, "json_schema", None)
     assert get_weather.parse_arguments('{"location": "x"}') == {"location": "x"}
     assert get_weather.definition["function"]["name"] == "get_weather"
 
@@ -630,8 +631,10 @@ def scalars(
     flag: bool,
     nothing: None,
     when: Annotated[dt.datetime, Meta(tz=True)],
+    moment: dt.datetime,
     day: dt.date,
     at: Annotated[dt.time, Meta(tz=False)],
+    clock: dt.time,
     ident: uuid.UUID,
     amount: Decimal,
     wait: dt.timedelta,
@@ -738,6 +741,7 @@ def _string(node: dict[str, Any]) -> st.SearchStrategy[str]:
 _FORMATS: dict[str, st.SearchStrategy[str]] = {
     "date-time": st.datetimes(timezones=st.just(dt.UTC)).map(dt.datetime.isoformat),
     "date": st.dates().map(dt.date.isoformat),
+    "time": st.times(timezones=st.just(dt.UTC)).map(dt.time.isoformat),
     "partial-time": st.times().map(dt.time.isoformat),
     "uuid": st.uuids().map(str),
     "decimal": st.decimals(allow_nan=False, allow_infinity=False).map(str),
