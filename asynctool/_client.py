@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import ssl as _ssl
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, Unpack, overload
 
 import msgspec
 
@@ -33,6 +33,10 @@ __all__ = ["AsyncClient", "Chat", "Completions"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
+# The largest completion a plain request accepts, counted after decompression. A long answer
+# with logprobs for every token is a few MB; what is far past that is a gzip bomb or a broken
+# server, and would otherwise be held in memory whole, twice.
+DEFAULT_MAX_RESPONSE_SIZE = 64 * 1024 * 1024
 _MAX_SHOWN_BODY = 1 << 20  # a body that should have been a stream is read this far, no more
 _SHOWN_BODY = 200  # what an error keeps of a body that is not an answer
 
@@ -53,7 +57,8 @@ class AsyncClient(AsyncCloseable):
     Args:
         base_url: the API root, e.g. `http://127.0.0.1:8000/v1`; defaults to
             `OPENAI_BASE_URL`, then `https://api.openai.com/v1`.
-        api_key: defaults to `OPENAI_API_KEY`; without one no auth header is sent.
+        api_key: defaults to `OPENAI_API_KEY`; without one no auth header is sent (and a
+            client for OpenAI's own API is refused).
         timeout: seconds for the whole call, or a `Timeout`; `None` for no bound.
         max_retries: how many times a failed request is retried when that is safe.
         default_headers: headers sent with every request.
@@ -62,9 +67,16 @@ class AsyncClient(AsyncCloseable):
         ssl: TLS verification: True (the default), False, or an `ssl.SSLContext`.
         max_connections: the size of the connection pool.
         max_event_size: the largest server-sent event accepted, in bytes.
+        max_response_size: the largest body of a plain (non-stream) response accepted, in
+            bytes after decompression; a larger one raises `APIResponseValidationError`.
 
     The session is made on the first request; close it with `await client.close()` or
-    `async with client:`.
+    `async with client:`. A client holds its key and a live session, so it cannot be pickled
+    or copied: make one per process.
+
+    Raises:
+        InvalidRequestError: an option is invalid, or the base URL is OpenAI's and no key is
+            given (neither `api_key` nor `OPENAI_API_KEY`).
     """
 
     def __init__(
@@ -79,9 +91,11 @@ class AsyncClient(AsyncCloseable):
         ssl: bool | _ssl.SSLContext = True,
         max_connections: int = 1000,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.max_response_size = _positive("max_response_size", max_response_size)
         self._transport = Transport(
             base_url=base_url,
             api_key=api_key,
@@ -92,6 +106,14 @@ class AsyncClient(AsyncCloseable):
             ssl=ssl,
             max_connections=max_connections,
         )
+        if self._transport.needs_key:
+            # Without this, the first request fails far from the cause: a 401, or on a
+            # machine without a route out, `Cannot connect to host api.openai.com:443`.
+            raise InvalidRequestError(
+                "api_key",
+                f"{self.base_url} needs an API key: pass api_key=... or set OPENAI_API_KEY "
+                "(for a local server without a key, pass its base_url)",
+            )
         self.max_event_size = max_event_size
         self.chat = Chat(self)
 
@@ -116,6 +138,13 @@ class AsyncClient(AsyncCloseable):
 
     def __repr__(self) -> str:
         return f"AsyncClient(base_url={self.base_url!r})"
+
+    def __reduce__(self) -> NoReturn:
+        # A pickle would carry the key in plain text, and a session cannot cross processes.
+        raise TypeError(
+            "an AsyncClient cannot be pickled or copied: it holds the API key and a live HTTP "
+            "session; make a new client where it is needed"
+        )
 
     async def _post(
         self,
@@ -240,7 +269,7 @@ class Completions:
         )
         if request.stream:
             return await _open_stream(response, self._client.max_event_size)
-        return await _read_completion(response)
+        return await _read_completion(response, self._client.max_response_size)
 
     @overload
     def stream(
@@ -339,6 +368,12 @@ class Completions:
         return structured.parse(completion)
 
 
+def _positive(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidRequestError(name, f"expected an int > 0, got {value!r}")
+    return value
+
+
 def _structured(params: dict[str, Any]) -> Structured:
     """The structured-output spec of `params`; the schema stack is imported on first use."""
     from ._output import Structured
@@ -388,11 +423,23 @@ def _decode_completion(data: bytes) -> ChatCompletion:
     return completion
 
 
-async def _read_completion(response: Response) -> ChatCompletion:
+async def _read_completion(response: Response, max_size: int) -> ChatCompletion:
     try:
-        data = await response.read()
+        # aiohttp hands out the body decompressed, a bounded piece at a time (aiohttp 3.13.3,
+        # GHSA-6mq8-rvhq-8wgg), and leaves the total to the caller (the draft threat model of
+        # aio-libs/aiohttp#13098 calls that cap "the load-bearing defence"): so the bound
+        # counts decompressed bytes, and a gzip bomb costs at most `max_size` of memory.
+        data = await response.read_within(max_size)
     finally:
         response.close()
+    if data is None:
+        raise APIResponseValidationError(
+            f"The response body (HTTP {response.status}) is larger than max_response_size, "
+            f"{max_size:,} bytes once decompressed; raise max_response_size if answers this "
+            "large are expected",
+            status_code=response.status,
+            request_id=response.request_id,
+        )
     try:
         completion = _decode_completion(data)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:

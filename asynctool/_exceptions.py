@@ -47,7 +47,7 @@ key cannot leak through them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from ._types import ChatCompletion, Usage
@@ -415,36 +415,6 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     422: UnprocessableEntityError,
     429: RateLimitError,
 }
-
-
-REDACTED = "[redacted]"
-
-
-_E = TypeVar("_E", bound="APIError")
-
-
-def redact(error: _E, secret: str | None) -> _E:
-    """`error` with every copy of `secret` in its message, body and fields replaced, in place."""
-    if not secret:
-        return error
-    error.message = error.message.replace(secret, REDACTED)
-    error.args = tuple(_redacted(arg, secret) for arg in error.args)
-    error.body = _redacted(error.body, secret)
-    for name in ("code", "type", "param", "data"):
-        value = getattr(error, name, None)
-        if isinstance(value, str):
-            setattr(error, name, value.replace(secret, REDACTED))
-    return error
-
-
-def _redacted(value: Any, secret: str) -> Any:
-    if isinstance(value, str):
-        return value.replace(secret, REDACTED)
-    if isinstance(value, list):
-        return [_redacted(item, secret) for item in value]
-    if isinstance(value, dict):
-        return {_redacted(k, secret): _redacted(v, secret) for k, v in value.items()}
-    return value
 
 
 def status_error_class(status: int) -> type[APIStatusError]:

@@ -16,11 +16,18 @@ cpp-httplib after every streamed response; aio-libs/aiohttp#7297, #3609), so the
 written to that connection fails before a byte of an answer comes back. It is sent again at
 once on a new connection, without a backoff and without using up a retry, as Go's net/http
 does for a request with an `Idempotency-Key` (`shouldRetryRequest`, `errServerClosedIdle`).
+
+Redirects are followed by hand, so that what goes where is decided here: another origin gets
+only the headers asynctool sets itself, and a redirect to http from https, to a URL with
+credentials, or to a `Location` that is not a URL is refused, at once and without a retry.
+Nothing an error carries, down to aiohttp's exception chained as its cause, holds a credential
+(see `_redact`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import ssl as _ssl
 import uuid
@@ -28,10 +35,11 @@ import weakref
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, NoReturn, TypeVar
 
 import aiohttp
 import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._exceptions import (
@@ -41,9 +49,10 @@ from ._exceptions import (
     APITimeoutError,
     InvalidRequestError,
     error_message,
-    redact,
     status_error_class,
 )
+from ._redact import credentials_in, is_credential_header, quoted, redact, redact_text
+from ._redirect import MAX_REDIRECTS, REDIRECT_STATUSES, RedirectRefused, redirect_target
 from ._retry import retry_delay, should_retry
 from ._version import __version__
 
@@ -64,15 +73,18 @@ _AUTH_HEADERS: dict[str, str] = {
     "x-api-key": "x-api-key",
     "x-goog-api-key": "x-goog-api-key",
 }
-# Headers that carry a key, ours or one put in default_headers (Azure's `api-key`): none of
-# them follows a redirect to another origin.
-_CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
-_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_MAX_REDIRECTS = 5
 # Error bodies are read for their message only; an error page is never worth more than this.
 _MAX_ERROR_BODY = 1 << 20
 # Pooled connections a resend closes at most on its way to a new one, when the pool has no limit.
 _MAX_SKIPPED = 100
+# The request headers an error may still show: aiohttp keeps the request's headers on the
+# errors it raises (`ClientResponseError.request_info`), and only these carry no credential.
+_SHOWN_REQUEST_HEADERS = frozenset({"host", "content-type", "content-length", "accept"})
+_SHOWN_REQUEST_HEADERS |= {"accept-encoding", "user-agent", "idempotency-key"}
+# Hosts whose API cannot be used without a key: a client for them without one is refused when
+# it is made, not at the first request (`us.api.openai.com` and `eu.` are OpenAI's data
+# residency endpoints).
+_KEYED_HOST = "api.openai.com"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,14 +193,21 @@ class Response:
     the connection (back to the pool when the body was read to its end, else closed).
     """
 
-    __slots__ = ("_clock", "_raw", "_secret", "headers", "request_id", "status")
+    __slots__ = ("_clock", "_raw", "_secrets", "_sent", "headers", "request_id", "status")
 
     def __init__(
-        self, raw: aiohttp.ClientResponse, clock: _Clock, secret: str | None = None
+        self,
+        raw: aiohttp.ClientResponse,
+        clock: _Clock,
+        sent: Mapping[str, str] | None = None,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self._raw = raw
         self._clock = clock
-        self._secret = secret
+        # The headers the request went with, and the client's own secrets: what a server may
+        # echo, and what `redact` takes out. Kept as they are; read only for an error.
+        self._sent = sent or {}
+        self._secrets = secrets
         self.status = raw.status
         self.headers: Mapping[str, str] = raw.headers
         self.request_id: str | None = raw.headers.get("x-request-id")
@@ -222,7 +241,8 @@ class Response:
         except TimeoutError as exc:
             raise clock.timeout_error("data", idle) from exc
         except aiohttp.ClientError as exc:
-            raise APIConnectionError(f"Connection error while reading the response: {exc}") from exc
+            message = f"Connection error while reading the response: {exc}"
+            raise self.redact(APIConnectionError(message)) from _scrubbed(exc, self.secrets())
 
     async def read(self, limit: int | None = None) -> bytes:
         """The whole body, or its first `limit` bytes (each piece under the idle bound, all
@@ -236,9 +256,29 @@ class Response:
                 break
         return b"".join(parts)[:limit]
 
+    async def read_within(self, max_size: int) -> bytes | None:
+        """The whole body, or `None` when it is larger than `max_size` bytes: then what was
+        read is dropped without being joined, and nothing more is read."""
+        parts: list[bytes] = []
+        size = 0
+        while chunk := await self.read_chunk():
+            parts.append(chunk)
+            size += len(chunk)
+            if size > max_size:
+                return None
+        return b"".join(parts)
+
+    def secrets(self) -> list[str]:
+        """What a server must not see echoed back: the key, and every credential sent."""
+        return [*self._secrets, *credentials_in(self._sent)]
+
     def redact(self, error: E) -> E:
-        """`error` with the API key taken out of everything the server echoed into it."""
-        return redact(error, self._secret)
+        """`error` with the API key and the other credentials of the request taken out of
+        everything the server echoed into it."""
+        return redact(error, self.secrets())
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a Response cannot be pickled: it holds a live connection")
 
     def close(self) -> None:
         """Let go of the connection; safe to call more than once."""
@@ -263,28 +303,65 @@ class Transport:
         ssl: bool | _ssl.SSLContext,
         max_connections: int,
     ) -> None:
-        self.base_url = _parse_base_url(base_url)
+        url = _parse_base_url(base_url)
         if auth not in _AUTH_HEADERS:
             raise InvalidRequestError(
                 "auth", f"expected one of {sorted(_AUTH_HEADERS)}, got {auth!r}"
             )
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise InvalidRequestError("max_retries", f"expected an int >= 0, got {max_retries!r}")
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self._api_key = api_key
-        self._auth_header = _AUTH_HEADERS[auth]
-        self._ssl = ssl
-        self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
-        self._headers = {
+        # Only what asynctool sets itself, and knows to carry nothing secret: all a request
+        # takes along to another origin.
+        self._own_headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
             "User-Agent": f"asynctool/{__version__}",
-            **(default_headers or {}),
         }
+        self._headers = {**self._own_headers, **(default_headers or {})}
+        self._auth_header = _AUTH_HEADERS[auth]
         if api_key:
             self._headers[self._auth_header] = _auth_value(auth, api_key)
+        self.base_url, password = self._take_userinfo(url)
+        self._secrets = tuple(s for s in (api_key, password) if s)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._ssl = ssl
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _take_userinfo(self, url: URL) -> tuple[URL, str | None]:
+        """The base URL without `user:password@`, which becomes an `Authorization: Basic`
+        header, as curl, requests and httpx send it; and the password, a secret to redact.
+
+        aiohttp would refuse the pair with a bare ValueError on every request when another
+        `Authorization` is set, and keeps it in the URL that its errors show.
+        """
+        if url.user is None and url.password is None:
+            return url, None
+        user, password = url.user or "", url.password or ""
+        shown = _shown_url(url)
+        if ":" in user:
+            raise InvalidRequestError(
+                "base_url", f"the user name in {shown!r} has a ':', which Basic auth cannot send"
+            )
+        if any(name.lower() == "authorization" for name in self._headers):
+            raise InvalidRequestError(
+                "base_url",
+                f"{shown!r} has credentials (user:password@), sent as Authorization: Basic, "
+                "and an Authorization header is set too (the api_key with auth='bearer', or "
+                "default_headers); give one of them, or send the key with auth='x-api-key'",
+            )
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        self._headers["Authorization"] = f"Basic {token}"
+        return url.with_user(None), password or None
+
+    @property
+    def needs_key(self) -> bool:
+        """Whether the base URL is an API that refuses every request without a key, and this
+        transport sends none."""
+        host = self.base_url.host or ""
+        keyed = host == _KEYED_HOST or host.endswith("." + _KEYED_HOST)
+        return keyed and not any(is_credential_header(name) for name in self._headers)
 
     @property
     def closed(self) -> bool:
@@ -323,7 +400,8 @@ class Transport:
             APITimeoutError: a deadline passed before the response started.
         """
         clock = _Clock(timeout or self.timeout)
-        headers = {**self._headers, "Idempotency-Key": f"asynctool-{uuid.uuid4().hex}"}
+        key = f"asynctool-{uuid.uuid4().hex}"
+        headers = {**self._headers, "Idempotency-Key": key}
         if extra_headers:
             headers.update(extra_headers)
         url = self.base_url.join(URL(path.lstrip("/")))
@@ -332,10 +410,14 @@ class Transport:
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
             try:
-                response = await self._send(url, body, headers, clock)
+                response = await self._send(url, body, headers, clock, key)
             except APIConnectionError as exc:
                 await self._wait_before_retry(exc, None, attempt, last, clock)
                 continue
+            except RedirectRefused as refused:
+                # A redirect we will not follow is the server's answer; asking again gets the
+                # same one. Raised bare: the refusal's own text is the message.
+                raise redact(APIConnectionError(str(refused)), self._secrets) from None
             if response.status < 400:
                 return response
             error = await self._status_error(response)
@@ -360,21 +442,25 @@ class Transport:
         if remaining is not None and delay >= remaining:
             raise error
         logger.info(
-            "Retrying in %.2fs (attempt %d of %d) after: %s",
+            "Retrying in %.2fs (attempt %d of %d) after %s",
             delay,
             attempt + 2,
             self.max_retries + 1,
-            error,
+            _log_summary(error),
         )
         await asyncio.sleep(delay)
 
     async def _send(
-        self, url: URL, body: bytes, headers: dict[str, str], clock: _Clock
+        self, url: URL, body: bytes, headers: dict[str, str], clock: _Clock, key: str
     ) -> Response:
-        """One attempt: send, follow redirects by hand, and wait for the response to start."""
+        """One attempt: send, follow redirects by hand, and wait for the response to start.
+
+        Raises:
+            RedirectRefused: a redirect that is not followed.
+        """
         session = self._get_session()
         first_byte = clock.timeout.first_byte
-        for _ in range(_MAX_REDIRECTS + 1):
+        for _ in range(MAX_REDIRECTS + 1):
             _REUSED.set(False)
             try:
                 async with asyncio.timeout_at(clock.phase_deadline(first_byte)):
@@ -392,23 +478,27 @@ class Transport:
                     raise clock.timeout_error("connection", clock.timeout.connect) from exc
                 raise clock.timeout_error("response", first_byte) from exc
             except aiohttp.ClientError as exc:
-                raise APIConnectionError(f"Connection error: {_describe(exc)}") from exc
+                secrets = [*self._secrets, *credentials_in(headers)]
+                error = APIConnectionError(f"Connection error: {_describe(exc)}")
+                raise redact(error, secrets) from _scrubbed(exc, secrets)
             location = raw.headers.get("Location")
-            if raw.status not in _REDIRECT_STATUSES or not location:
-                return Response(raw, clock, self._api_key)
+            if raw.status not in REDIRECT_STATUSES or not location:
+                return Response(raw, clock, headers, self._secrets)
             raw.release()
-            url = url.join(URL(location))
-            if url.scheme not in ("http", "https") or not url.host:
-                raise APIConnectionError(f"Refusing to follow a redirect to a {url.scheme}: URL")
-            headers = self._headers_for(url, headers)
-        raise APIConnectionError(f"Too many redirects (more than {_MAX_REDIRECTS})")
-
-    def _headers_for(self, url: URL, headers: dict[str, str]) -> dict[str, str]:
-        """The headers for a redirect target: credentials only go to the base URL's origin."""
-        if url.origin() == self.base_url.origin():
-            return headers
-        secret = {self._auth_header.lower(), *_CREDENTIAL_HEADERS}
-        return {k: v for k, v in headers.items() if k.lower() not in secret}
+            target = redirect_target(url, location)
+            if target.origin() != self.base_url.origin():
+                # Another origin gets none of the headers the caller set (default_headers,
+                # extra_headers: any may be a credential, `Cookie`, `Proxy-Authorization`,
+                # `Helicone-Auth`...) and no credential of ours, only the headers asynctool
+                # itself sets. Once dropped they stay dropped, even if a later redirect comes
+                # back (Go's CVE-2024-45336). WHATWG Fetch drops `Authorization` at the first
+                # cross-origin redirect (HTTP-redirect fetch, step 13); urllib3 drops
+                # `Cookie`, `Authorization` and `Proxy-Authorization`
+                # (Retry.DEFAULT_REMOVE_HEADERS_ON_REDIRECT); RFC 9110 section 15.4 asks to
+                # consider removing any header with security implications.
+                headers = {**self._own_headers, "Idempotency-Key": key}
+            url = target
+        raise RedirectRefused(f"Too many redirects (more than {MAX_REDIRECTS})")
 
     async def _status_error(self, response: Response) -> APIStatusError:
         """Read an error response's body and build the error for its status."""
@@ -445,7 +535,9 @@ async def _resend(
     """Send again, on a new connection, a request the server never saw: it went out on a
     pooled connection the server had closed. Part of the same attempt: no backoff, no retry
     used up, and only once."""
-    logger.debug("The server had closed a pooled connection (%s); resending at once", failure)
+    logger.debug(
+        "The server had closed a pooled connection (%s); resending at once", _log_summary(failure)
+    )
     token = _NEW_CONNECTION.set(True)
     try:
         return await session.post(url, data=body, headers=headers, allow_redirects=False)
@@ -472,14 +564,68 @@ def _describe(exc: aiohttp.ClientError) -> str:
     return str(exc)
 
 
+def _log_summary(error: BaseException) -> str:
+    """What a log line says of an error: its type and the start of its text, escaped and cut
+    short, so that a server's message cannot write lines into the log (CWE-117) or fill it."""
+    return f"{type(error).__name__}: {quoted(str(error))}"
+
+
+def _scrubbed(exc: BaseException, secrets: list[str]) -> BaseException:
+    """`exc`, and every exception chained to it, without the request's credentials.
+
+    aiohttp's `ClientResponseError` (a server that does not speak HTTP, a header past its
+    limits) keeps the request's headers in `request_info`, `Authorization` included, and the
+    earlier responses in `history`; both are in its repr. They are replaced in place by the
+    headers asynctool sets itself, so that what is chained to an asynctool error holds no key.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, aiohttp.ClientResponseError):
+            info = _shown_request_info(current.request_info)
+            current.request_info = info
+            current.history = ()
+            current.message = redact_text(current.message, secrets)
+            current.args = (info, ())
+        else:
+            current.args = tuple(
+                redact_text(arg, secrets) if isinstance(arg, str) else arg for arg in current.args
+            )
+        pending += [current.__cause__, current.__context__]
+    return exc
+
+
+def _shown_request_info(info: aiohttp.RequestInfo) -> aiohttp.RequestInfo:
+    shown = [(k, v) for k, v in info.headers.items() if k.lower() in _SHOWN_REQUEST_HEADERS]
+    headers = CIMultiDict(shown)
+    return aiohttp.RequestInfo(info.url, info.method, CIMultiDictProxy(headers), info.real_url)
+
+
 def _parse_base_url(base_url: str) -> URL:
-    url = URL(base_url)
+    try:
+        url = URL(base_url)
+    except (TypeError, ValueError) as exc:
+        # yarl's words name the part (`Port out of range 0-65535`); the text may hold a
+        # password, so it is not quoted.
+        raise InvalidRequestError("base_url", f"not a valid URL ({exc})") from None
     if url.scheme not in ("http", "https") or not url.host:
         raise InvalidRequestError(
-            "base_url", f"expected an http:// or https:// URL with a host, got {base_url!r}"
+            "base_url",
+            f"expected an http:// or https:// URL with a host, got {_shown_url(url)!r}",
         )
     # A trailing slash makes `join` append paths instead of replacing the last segment.
     return url if url.path.endswith("/") else url.with_path(url.path + "/")
+
+
+def _shown_url(url: URL) -> str:
+    """The URL as an error may show it: without `user:password@`."""
+    if url.user is None and url.password is None:
+        return str(url)
+    return str(url.with_user(None))
 
 
 def _auth_value(auth: str, api_key: str) -> str:

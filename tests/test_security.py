@@ -7,17 +7,25 @@
 - TLS is verified by default: a self-signed server on 127.0.0.1 is refused, unless the client
   is given a context that trusts its CA, or `ssl=False`; a trusted certificate for another host
   is refused too.
-- Credentials are not sent to another origin on a redirect; only http(s) base URLs are taken.
+- Credentials are not sent to another origin on a redirect, nor anything over http once the
+  base URL is https; only http(s) base URLs are taken, and credentials in one
+  (`user:password@`) are sent as Basic auth, never shown.
+- A client cannot be pickled; a recorded request's repr hides credentials; redacting a short
+  key does not garble the words around it; a client for OpenAI's API without a key is refused
+  when it is made.
 - A model can run only registered tools, never with unknown arguments, and what a tool returns
   reaches the next request as data (a string as is, anything else as JSON), cut at a bound.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 import dataclasses
 import datetime
 import ipaddress
 import logging
+import pickle
 import ssl
 import traceback
 from collections.abc import AsyncIterator
@@ -53,6 +61,7 @@ from asynctool._transport import AuthStyle
 from asynctool.testing import (
     ModelServer,
     RawResponse,
+    RecordedRequest,
     ScriptedModel,
     ScriptStep,
     bad_data,
@@ -274,6 +283,130 @@ async def test_agent_runs_never_put_the_key_in_the_transcript_or_logs(
     assert len(info.value.messages) == len(result.messages) + 1
 
 
+def test_a_client_cannot_be_pickled_or_copied() -> None:
+    """A pickle would hold the key in plain text (and a session cannot cross processes)."""
+    client = AsyncClient(base_url="http://127.0.0.1:9/v1", api_key=KEY)
+    agent = Agent(client, model="m")
+    for holder in (client, client.chat.completions, agent):
+        with pytest.raises(TypeError, match="cannot be pickled"):
+            pickle.dumps(holder)
+    with pytest.raises(TypeError, match="cannot be pickled or copied"):
+        copy.copy(client)
+
+
+async def test_a_stream_cannot_be_pickled_either() -> None:
+    async with serving(text("ok")) as (_, client):
+        stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        async with stream:
+            with pytest.raises(TypeError, match="cannot be pickled"):
+                pickle.dumps(stream)
+
+
+def test_a_recorded_requests_repr_hides_every_credential() -> None:
+    """`pytest -vv` prints the repr of what an assertion compares: a key picked up from
+    `OPENAI_API_KEY` must not land in the test log. The whole value goes."""
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    sent = {
+        "Authorization": f"Bearer {KEY}",
+        "x-api-key": KEY,
+        "Cookie": "session=cookie-secret",
+        "Helicone-Auth": "Bearer helicone-secret",
+        "Idempotency-Key": "asynctool-0123",
+        "User-Agent": "asynctool/0",
+    }
+    request = RecordedRequest(
+        method="POST",
+        path="/v1/chat/completions",
+        headers=CIMultiDictProxy(CIMultiDict(sent)),
+        body={"model": "m"},
+        raw_body=b'{"model":"m"}',
+        request_id="req_1",
+    )
+    shown = repr(request)
+    assert_secret(shown, str(request))
+    assert "secret" not in shown
+    assert "'Authorization': '[redacted]'" in shown and "'Cookie': '[redacted]'" in shown
+    assert "'Idempotency-Key': 'asynctool-0123'" in shown and "asynctool/0" in shown
+    assert "'model': 'm'" in shown and "raw_body=<13 bytes>" in shown
+    assert request.headers["Authorization"] == f"Bearer {KEY}"  # the test can still check it
+
+
+async def test_what_the_server_recorded_shows_no_key_in_its_repr() -> None:
+    async with serving(text("ok")) as (server, client):
+        await complete(client, stream=False)
+    assert_secret(repr(server.requests), str(server.requests[0]))
+    assert server.requests[0].headers["Authorization"] == f"Bearer {KEY}"
+
+
+SHORT_KEY_ECHO = (
+    "Incorrect API key provided: k. You sent Authorization: Bearer k; "
+    "the chunk and kind of request are fine, k-means too."
+)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_redacting_a_short_key_keeps_the_words_around_it(stream: bool) -> None:
+    """Every `k` replaced gave `chun[redacted]`: only the token, and the header value, go."""
+    echo = status(401, SHORT_KEY_ECHO)
+    async with ModelServer(ScriptedModel([echo])) as server:
+        async with AsyncClient(base_url=server.base_url, api_key="k", max_retries=0) as client:
+            error = await failure(client, stream)
+    assert error.message == (
+        "Incorrect API key provided: [redacted]. You sent Authorization: [redacted]; "
+        "the chunk and kind of request are fine, [redacted]-means too."
+    )
+
+
+async def test_a_long_key_is_redacted_even_glued_to_other_text() -> None:
+    """A URL-encoded echo puts `%20` right before the key: a letter or digit touches it."""
+    echo = status(401, f"bad header Authorization=Bearer%20{KEY}&x{KEY}y")
+    async with serving(echo) as (_, client):
+        error = await failure(client, stream=False)
+    assert error.message == "bad header Authorization=Bearer%20[redacted]&x[redacted]y"
+
+
+async def test_credentials_of_default_headers_are_redacted_from_echoes() -> None:
+    echo = status(403, "api-key azure-key-0123456789abcdef is not allowed; cookie sess-1 either")
+    headers = {"api-key": "azure-key-0123456789abcdef", "Cookie": "session=sess-1"}
+    async with serving(echo, default_headers=headers) as (_, client):
+        error = await failure(client, stream=False)
+    assert error.message == "api-key [redacted] is not allowed; cookie [redacted] either"
+
+
+# --------------------------------------------------------------------------- OpenAI needs a key
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [None, "https://api.openai.com/v1", "https://eu.api.openai.com/v1", "HTTPS://API.OPENAI.COM"],
+)
+def test_a_client_for_openai_without_a_key_is_refused_when_it_is_made(
+    base_url: str | None,
+) -> None:
+    """It used to fail only at the first request: `Cannot connect to host api.openai.com:443`
+    on a machine without a route out, a 401 elsewhere."""
+    for api_key in (None, ""):
+        with pytest.raises(InvalidRequestError) as info:
+            AsyncClient(base_url=base_url, api_key=api_key)
+        assert info.value.field == "api_key"
+        assert "OPENAI_API_KEY" in str(info.value) and "base_url" in str(info.value)
+
+
+def test_a_key_from_anywhere_makes_an_openai_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert AsyncClient(api_key=KEY).base_url == "https://api.openai.com/v1/"
+    auth = {"Authorization": f"Bearer {KEY}"}
+    assert AsyncClient(default_headers=auth).base_url == "https://api.openai.com/v1/"
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    assert AsyncClient().base_url == "https://api.openai.com/v1/"
+
+
+async def test_a_keyless_client_for_a_local_server_is_allowed(server: LocalServer) -> None:
+    async with AsyncClient(base_url=server.base_url) as client:
+        await complete(client, stream=False)
+    assert "Authorization" not in server.requests[0][0]
+
+
 # --------------------------------------------------------------------------- redirects
 
 
@@ -349,6 +482,83 @@ def test_only_http_and_https_base_urls_are_accepted(
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8000/v1", "HTTPS://api.example.com/v1/"])
 def test_http_and_https_base_urls_are_accepted(url: str) -> None:
     assert AsyncClient(base_url=url).base_url.lower().startswith(("http://", "https://"))
+
+
+PASSWORD = "pa55-w0rd-SECRET-userinfo"
+USERINFO = f"alice:{PASSWORD}"
+
+
+def with_userinfo(base_url: str) -> str:
+    return base_url.replace("http://", f"http://{USERINFO}@")
+
+
+async def test_credentials_in_the_base_url_go_as_basic_auth_and_are_never_shown(
+    server: LocalServer, logs: pytest.LogCaptureFixture
+) -> None:
+    """curl, requests and httpx send `user:password@` as Basic auth; so does asynctool, and
+    the password is a credential like the key: never in a repr, a message or a log."""
+    server.script(reply({"error": {"message": f"wrong password {PASSWORD}"}}, status=401))
+    client = AsyncClient(base_url=with_userinfo(server.base_url), max_retries=0)
+    async with client:
+        assert client.base_url == server.base_url + "/"
+        with pytest.raises(AuthenticationError) as info:
+            await complete(client, stream=False)
+    token = base64.b64encode(USERINFO.encode()).decode()
+    ((headers, _),) = server.requests
+    assert headers["Authorization"] == f"Basic {token}"
+    assert info.value.message == "wrong password [redacted]"
+    for shown in (repr(client), str(client), *exposed(info.value), *logged(logs)):
+        assert PASSWORD not in shown and token not in shown
+
+
+def test_credentials_in_the_base_url_beside_a_bearer_key_are_refused_clearly() -> None:
+    """Both would be `Authorization`; aiohttp raised a bare ValueError on every request."""
+    for options in ({"api_key": KEY}, {"default_headers": {"authorization": f"Bearer {KEY}"}}):
+        with pytest.raises(InvalidRequestError) as info:
+            AsyncClient(base_url=with_userinfo("http://127.0.0.1:9/v1"), **options)
+        assert info.value.field == "base_url"
+        assert "Authorization" in str(info.value) and "x-api-key" in str(info.value)
+        assert_secret(str(info.value))
+        assert PASSWORD not in str(info.value)
+
+
+async def test_credentials_in_the_base_url_and_a_key_in_its_own_header(
+    server: LocalServer,
+) -> None:
+    client = AsyncClient(base_url=with_userinfo(server.base_url), api_key=KEY, auth="x-api-key")
+    async with client:
+        await complete(client, stream=False)
+    ((headers, _),) = server.requests
+    assert headers["x-api-key"] == KEY and headers["Authorization"].startswith("Basic ")
+
+
+async def test_credentials_in_the_base_url_do_not_follow_a_redirect_away(
+    server: LocalServer, elsewhere: LocalServer
+) -> None:
+    async def away(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPTemporaryRedirect(f"{elsewhere.base_url}/chat/completions")
+
+    server.script(away)
+    async with AsyncClient(base_url=with_userinfo(server.base_url)) as client:
+        await complete(client, stream=False)
+    assert server.requests[0][0]["Authorization"].startswith("Basic ")
+    assert "Authorization" not in elsewhere.requests[0][0]
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://[::1/v1", "Invalid IPv6 URL"),
+        ("http://127.0.0.1:99999/v1", "Port out of range"),
+        (f"ftp://{USERINFO}@127.0.0.1/v1", "expected an http:// or https:// URL"),
+        (f"http://al%3Aice:{PASSWORD}@127.0.0.1/v1", "user name"),
+    ],
+)
+def test_a_base_url_that_cannot_be_used_is_refused_naming_why(url: str, why: str) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        AsyncClient(base_url=url)
+    assert info.value.field == "base_url" and why in str(info.value)
+    assert PASSWORD not in str(info.value)
 
 
 # --------------------------------------------------------------------------- TLS
@@ -511,6 +721,50 @@ async def test_a_trusted_certificate_for_another_host_is_refused(tmp_path: Path)
             error = await failure(client, stream=False)
     assert type(error) is APIConnectionError
     assert received == []
+
+
+@asynccontextmanager
+async def https_redirecting_to(
+    certificates: Certificates, location: str
+) -> AsyncIterator[tuple[str, list[str]]]:
+    """An HTTPS server on 127.0.0.1 that answers every request with a 307 to `location`."""
+    received: list[str] = []
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        received.append(request.path)
+        raise web.HTTPTemporaryRedirect(location)
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificates.cert, certificates.key)
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    try:
+        yield f"https://127.0.0.1:{runner.addresses[0][1]}/v1", received
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_https_request_is_never_redirected_to_http(
+    certificates: Certificates, elsewhere: LocalServer, stream: bool
+) -> None:
+    """Following it would send the whole request, prompt included, in clear text. Java's
+    HttpClient (`Redirect.NORMAL`: "Always redirect, except from HTTPS URLs to HTTP URLs")
+    and .NET's HttpClient (dotnet/runtime#21446) refuse it as well."""
+    trusted = ssl.create_default_context(cafile=str(certificates.ca))
+    plain = f"{elsewhere.base_url}/chat/completions"
+    async with https_redirecting_to(certificates, plain) as (base_url, received):
+        async with AsyncClient(base_url=base_url, api_key=KEY, ssl=trusted) as client:
+            error = await failure(client, stream)
+    assert type(error) is APIConnectionError
+    assert "from https to http" in str(error) and plain in str(error)
+    assert elsewhere.requests == []  # not a byte of the prompt went out in the clear
+    assert received == ["/v1/chat/completions"]  # and it was not asked again
+    assert_secret(*exposed(error))
 
 
 # --------------------------------------------------------------------------- tools

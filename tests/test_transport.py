@@ -345,7 +345,7 @@ async def test_environment_fallbacks(server: LocalServer, monkeypatch: pytest.Mo
 
 
 def test_default_base_url_is_openai() -> None:
-    assert AsyncClient().base_url == "https://api.openai.com/v1/"
+    assert AsyncClient(api_key=KEY).base_url == "https://api.openai.com/v1/"
 
 
 async def test_base_url_path_prefix_is_kept(server: LocalServer) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 from multidict import CIMultiDictProxy
 
+from .._redact import REDACTED, is_credential_header
+
 __all__ = ["InvalidRequestBody", "RecordedRequest", "text_of", "validate_chat_body"]
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -19,9 +21,13 @@ _TOOL_CHOICES = frozenset({"none", "auto", "required"})
 _MAX_N = 128
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class RecordedRequest:
     """One request as the server received it.
+
+    Its `repr` (what `pytest -vv` prints for a failed assertion) shows the value of every
+    credential header (`Authorization`, `x-api-key`, `Cookie`, ...) as `[redacted]`, so a key
+    picked up from `OPENAI_API_KEY` does not land in a test log; `headers` holds them as sent.
 
     Attributes:
         method: the HTTP method.
@@ -38,6 +44,19 @@ class RecordedRequest:
     body: Any
     raw_body: bytes
     request_id: str
+
+    def __repr__(self) -> str:
+        # The whole value goes, not the key inside it: the server does not know which part of
+        # `Bearer <key>` or of a cookie is the secret.
+        headers = {
+            name: REDACTED if is_credential_header(name) else value
+            for name, value in self.headers.items()
+        }
+        return (
+            f"RecordedRequest(method={self.method!r}, path={self.path!r}, headers={headers!r}, "
+            f"body={self.body!r}, raw_body=<{len(self.raw_body)} bytes>, "
+            f"request_id={self.request_id!r})"
+        )
 
     @property
     def json(self) -> dict[str, Any]:
