@@ -68,8 +68,9 @@ class ChatStream(AsyncCloseable):
     """An async iterator of `ChatCompletionChunk`, and an async context manager.
 
     Leaving `async with` (or `close()`) releases the connection whether or not the stream was
-    read to its end. `get_final_completion()` reads what is left and returns the assembled
-    `ChatCompletion`.
+    read to its end, and so does anything raised out of the iteration (a cancellation
+    included), also without `async with`. `get_final_completion()` reads what is left and
+    returns the assembled `ChatCompletion`.
     """
 
     def __init__(self, response: Response, *, max_event_size: int) -> None:
@@ -92,16 +93,26 @@ class ChatStream(AsyncCloseable):
 
     async def __anext__(self) -> ChatCompletionChunk:
         chunk = next(self._ready, None)
-        while chunk is None:
-            if self._error is not None:
-                raise self._error
-            if self._ended:
-                raise StopAsyncIteration
-            if self._backlog:
-                self._take_batch()
-            else:
-                await self._read()
-            chunk = next(self._ready, None)
+        # A `try` costs nothing in CPython 3.11+ until something is raised, so the chunk
+        # already decoded is still handed out for a list index.
+        try:
+            while chunk is None:
+                if self._error is not None:
+                    raise self._error
+                if self._ended:
+                    raise StopAsyncIteration
+                if self._backlog:
+                    self._take_batch()
+                else:
+                    await self._read()
+                chunk = next(self._ready, None)
+        except BaseException:
+            # Whatever ends the iteration, a cancellation or Ctrl-C included, lets go of the
+            # connection now: a stream iterated without `async with` would otherwise hold it
+            # until it is garbage-collected, and the server would go on writing.
+            self._ended = True
+            self._response.close()
+            raise
         return chunk
 
     async def close(self) -> None:

@@ -602,6 +602,100 @@ async def test_redirect_to_a_non_http_url_is_not_followed(location: str) -> None
     assert len(server.requests) == 1
 
 
+# --------------------------------------------------------------------------- a bare iteration
+
+
+class EndlessStream:
+    """A server on 127.0.0.1 that streams a chunk every 20 ms until the client hangs up, and
+    notes when it saw the connection end (a raw socket: aiohttp's server tells a handler
+    nothing when its client goes)."""
+
+    def __init__(self) -> None:
+        self.hung_up = asyncio.Event()
+        self.server: asyncio.Server | None = None
+        self.base_url = ""
+
+    async def __aenter__(self) -> EndlessStream:
+        self.server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
+        self.base_url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v1"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        event = b"data: " + msgspec.json.encode(chunk_with("word ")) + b"\n\n"
+        ended = asyncio.ensure_future(reader.read())  # b"" once the client closes
+        while not ended.done():
+            writer.write(b"%x\r\n%s\r\n" % (len(event), event))
+            await asyncio.wait({ended}, timeout=0.02)
+        self.hung_up.set()
+        writer.close()
+
+
+def chunk_with(content: str) -> dict[str, Any]:
+    delta = {"content": content}
+    return {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+    }
+
+
+@pytest.mark.parametrize("how", ["cancel", "timeout"])
+async def test_a_bare_iteration_that_is_cancelled_closes_the_response_at_once(how: str) -> None:
+    """`async for` over `await create(..., stream=True)`, without `async with`: whatever ends
+    the iteration, a cancellation included, closes the connection, and the server sees it
+    close at once rather than when the stream is garbage-collected (it is kept alive here)."""
+    kept: list[Any] = []
+    chunks: list[Any] = []
+    three = asyncio.Event()
+
+    async def consume(client: AsyncClient) -> None:
+        stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        kept.append(stream)
+        async for piece in stream:
+            chunks.append(piece)
+            if len(chunks) == 3:
+                three.set()
+
+    async with EndlessStream() as server, AsyncClient(base_url=server.base_url) as client:
+        try:
+            if how == "cancel":
+                task = asyncio.create_task(consume(client))
+                await three.wait()
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            else:
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0.1):
+                        await consume(client)
+            with anyio.fail_after(1.0):
+                await server.hung_up.wait()
+            connector = client._transport._get_session().connector
+            assert connector is not None and len(connector._acquired) == 0
+        finally:
+            for stream in kept:
+                await stream.close()
+    assert len(chunks) >= 3
+
+
 # --------------------------------------------------------------------------- agent loop
 
 
