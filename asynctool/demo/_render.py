@@ -3,11 +3,17 @@
 The output is grouped in sections (prompt, tools, answer, summary) separated by a blank line.
 Colours are used only when the stream is a terminal and `NO_COLOR` is unset; the symbols fall
 back to ASCII when the stream's encoding cannot write them.
+
+What the model and the tools wrote is shown without its control characters: a terminal runs
+the escape sequences it reads, and a model's answer (or a web page a tool fetched) can carry
+OSC 52 (write the clipboard), set-title, clear-screen or cursor moves that rewrite what was
+shown. Only asynctool's own colours reach the terminal.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -27,10 +33,36 @@ from .. import (
     UserMessage,
 )
 
-__all__ = ["ASCII", "UNICODE", "Console", "Quiet", "Symbols", "format_call", "since_last_user"]
+__all__ = [
+    "ASCII",
+    "UNICODE",
+    "Console",
+    "Quiet",
+    "Symbols",
+    "format_call",
+    "printable",
+    "since_last_user",
+]
 
 _ANSI = {"bold": "1", "dim": "2", "red": "31", "green": "32", "cyan": "36"}
 _RESULT_WIDTH = 160  # characters of a tool result shown; the model gets all of it
+# Control sequences as ECMA-48 (and xterm's ctlseqs) frame them, removed whole so that their
+# parameters do not show as litter: CSI `ESC [ params final` (colours, clear-screen, cursor
+# moves); the string controls OSC `ESC ]` (set-title, OSC 52 clipboard, OSC 8 links), DCS
+# `ESC P`, SOS `ESC X`, PM `ESC ^` and APC `ESC _`, up to BEL or ST (or the end of the text: a
+# sequence cut between two pieces of a stream is dropped to there); the other `ESC` sequences;
+# and the 8-bit C1 forms of CSI and the string controls.
+_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b[\]PX^_].*?(?:\x07|\x1b\\|\Z)"
+    r"|\x1b[ -/]*[0-~]"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|[\x90\x98\x9d\x9e\x9f].*?(?:\x07|\x9c|\x1b\\|\Z)",
+    re.DOTALL,
+)
+# Every control character but tab and line feed: what is left of a broken sequence, and a
+# carriage return or backspace that would write over what was shown.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +100,12 @@ class Console:
         """The header: its first line bold, the others dim."""
         self._enter("banner")
         for i, line in enumerate(lines):
-            self._line(self._paint(line, "bold" if i == 0 else "dim"))
+            self._line(self._paint(printable(line), "bold" if i == 0 else "dim"))
 
     def prompt(self, text: str) -> None:
         """The user's message, as the run starts."""
         self._enter("prompt")
-        self._line(self._paint(f"{self.symbols.prompt} {text}", "bold"))
+        self._line(self._paint(f"{self.symbols.prompt} {printable(text)}", "bold"))
 
     def input_marker(self) -> str:
         """Start a prompt section and return the mark to show where the user types."""
@@ -92,22 +124,19 @@ class Console:
     def call(self, call: ToolCall) -> None:
         """A tool call about to run, with its arguments."""
         self._enter("tools")
-        self._line(self._paint(f"{self.symbols.call} {format_call(call)}", "cyan"))
+        self._line(self._paint(f"{self.symbols.call} {printable(format_call(call))}", "cyan"))
 
     def result(self, name: str, content: str, is_error: bool, duration: float | None) -> None:
         """What a tool call returned (or why it failed), and how long it took when known."""
         self._enter("tools")
         mark = self.symbols.failed if is_error else self.symbols.result
-        head = self._paint(f"{mark} {name}", "red" if is_error else "green")
+        head = self._paint(f"{mark} {printable(name)}", "red" if is_error else "green")
         took = "" if duration is None else " " + self._paint(f"{duration:.2f} s", "dim")
-        self._line(f"{head}{took}: {_one_line(content, _RESULT_WIDTH)}")
+        self._line(f"{head}{took}: {_one_line(printable(content), _RESULT_WIDTH)}")
 
     def text(self, piece: str) -> None:
         """A piece of the answer, written as it arrives."""
-        if piece:
-            self._enter("answer")
-            self._write(piece)
-            self._mid_line = not piece.endswith("\n")
+        self._answer(printable(piece))
 
     def transcript(self, messages: Sequence[Message]) -> None:
         """A finished run's calls, results and answer, for runs that did not stream."""
@@ -144,7 +173,7 @@ class Console:
 
     def refusal(self, text: str) -> None:
         """The model declined to answer; `text` is its reason."""
-        self.text(self._paint(f"(the model refused) {text}", "red"))
+        self._answer(self._paint(f"(the model refused) {printable(text)}", "red"))
 
     def cut(self, max_tokens: int) -> None:
         """The answer stopped at `--max-tokens`, not where the model ended it."""
@@ -159,6 +188,13 @@ class Console:
         if self._mid_line:
             self._write("\n")
             self._mid_line = False
+
+    def _answer(self, piece: str) -> None:
+        """Write a piece of the answer that is already printable (or painted by us)."""
+        if piece:
+            self._enter("answer")
+            self._write(piece)
+            self._mid_line = not piece.endswith("\n")
 
     def _enter(self, section: str) -> None:
         if section == self._section:
@@ -216,6 +252,14 @@ def format_call(call: ToolCall) -> str:
         return f"{call.function.name}({_one_line(raw, _RESULT_WIDTH)})"
     shown = ", ".join(f"{k}={msgspec.json.encode(v).decode()}" for k, v in arguments.items())
     return f"{call.function.name}({shown})"
+
+
+def printable(text: str) -> str:
+    """`text` without terminal control sequences and control characters (tab and line feed
+    kept), so that what a model or a tool wrote is shown, never run by the terminal."""
+    if _CONTROL.search(text) is None:  # the usual text: one scan, nothing copied
+        return text
+    return _CONTROL.sub("", _SEQUENCE.sub("", text))
 
 
 def since_last_user(messages: Sequence[Message]) -> Sequence[Message]:
