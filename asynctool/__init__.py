@@ -34,6 +34,7 @@ from ._exceptions import RefusalError as RefusalError
 from ._exceptions import SchemaError as SchemaError
 from ._exceptions import StreamDecodeError as StreamDecodeError
 from ._exceptions import ToolArgumentsError as ToolArgumentsError
+from ._exceptions import ToolCallLimitExceeded as ToolCallLimitExceeded
 from ._exceptions import ToolCallsTruncatedError as ToolCallsTruncatedError
 from ._exceptions import ToolDefinitionError as ToolDefinitionError
 from ._exceptions import ToolError as ToolError
@@ -213,6 +214,7 @@ __all__ = [
     "Tool",
     "ToolArgumentsError",
     "ToolCall",
+    "ToolCallLimitExceeded",
     "ToolCallReady",
     "ToolCallStarted",
     "ToolCallsTruncatedError",

@@ -11,6 +11,7 @@ AsyncToolError
 ├── SchemaError                  a type with no JSON Schema, or none in strict mode (a TypeError)
 ├── AgentError                   a run that cannot go on; carries the transcript so far
 │   ├── MaxTurnsExceeded
+│   ├── ToolCallLimitExceeded    more calls in one answer than max_tool_calls_per_turn
 │   ├── ToolCallsTruncatedError  `length` while tool-call arguments were unfinished
 │   └── ToolErrorLimitExceeded   too many tool errors in a row
 ├── OutputError                  an answer that cannot be the output; carries the completion
@@ -79,6 +80,7 @@ __all__ = [
     "SchemaError",
     "StreamDecodeError",
     "ToolArgumentsError",
+    "ToolCallLimitExceeded",
     "ToolCallsTruncatedError",
     "ToolDefinitionError",
     "ToolError",
@@ -171,6 +173,10 @@ class AgentError(AsyncToolError):
 
 class MaxTurnsExceeded(AgentError):
     """The run reached `max_turns` requests while the model was still calling tools."""
+
+
+class ToolCallLimitExceeded(AgentError):
+    """One answer asked for more tool calls than `max_tool_calls_per_turn`; none of them ran."""
 
 
 class ToolCallsTruncatedError(AgentError):

@@ -43,6 +43,7 @@ from ._exceptions import (
     OutputError,
     OutputValidationError,
     RefusalError,
+    ToolCallLimitExceeded,
     ToolCallsTruncatedError,
     ToolErrorLimitExceeded,
 )
@@ -210,7 +211,7 @@ class Run:
         if len(calls) > cap:
             # Before the assistant message is appended, as for truncated calls: the transcript
             # stays one that can be sent again, and `completion` holds the calls.
-            raise AgentError(
+            raise ToolCallLimitExceeded(
                 f"The model asked for {len(calls)} tool calls in one turn, more than "
                 f"max_tool_calls_per_turn={cap}; none of them ran",
                 completion=completion,

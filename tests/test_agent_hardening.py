@@ -18,12 +18,12 @@ import pytest
 
 from asynctool import (
     Agent,
-    AgentError,
     Deny,
     InvalidRequestError,
     Rewrite,
     ToolArgumentsError,
     ToolCall,
+    ToolCallLimitExceeded,
     ToolCallsTruncatedError,
     ToolContext,
     ToolMessage,
@@ -58,7 +58,9 @@ async def test_an_answer_with_thousands_of_calls_runs_none_of_them(serve: Serve)
 
     many = tool_calls(*(call("transfer", {"n": i}) for i in range(5000)))
     server, client = await serve(many, text("never asked"))
-    with pytest.raises(AgentError, match=r"5000 tool calls .* max_tool_calls_per_turn=32") as info:
+    with pytest.raises(
+        ToolCallLimitExceeded, match=r"5000 tool calls .* max_tool_calls_per_turn=32"
+    ) as info:
         await Agent(client, model="m", tools=[transfer]).run("go")
     assert ran == []
     assert len(server.requests) == 1  # the model is not asked again
@@ -85,7 +87,7 @@ async def test_the_cap_is_inclusive_and_configurable(serve: Serve) -> None:
     assert sorted(ran) == [0, 1, 2]
 
     strict = Agent(client, model="m", tools=[note], max_tool_calls_per_turn=2)
-    with pytest.raises(AgentError, match="3 tool calls in one turn"):
+    with pytest.raises(ToolCallLimitExceeded, match="3 tool calls in one turn"):
         await drain(strict.run_stream("go"))
     assert sorted(ran) == [0, 1, 2]  # the third turn's calls never ran
     assert len(server.requests) == 3

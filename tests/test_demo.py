@@ -44,7 +44,15 @@ from asynctool import (
 from asynctool.demo import _cli, _stdin, _tools, find_zone, main
 from asynctool.demo._options import PROG, Settings, parse_settings
 from asynctool.demo._render import ASCII, UNICODE, Console, Quiet, format_call, wants_colour
-from asynctool.testing import NOTICE, DemoModel, ModelServer, ScriptedModel, refusal, text
+from asynctool.testing import (
+    NOTICE,
+    DemoModel,
+    ModelServer,
+    ScriptedModel,
+    refusal,
+    status,
+    text,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DURATION = r"\d+\.\d\d s"
@@ -278,6 +286,17 @@ async def test_a_server_error_is_one_line_in_process() -> None:
     assert code == 1
     assert err.startswith(f"{PROG}: error: {server.base_url} rejected the API key")
     assert err.endswith("\n") and err.count("\n") == 1
+
+
+async def test_a_server_error_is_shown_without_its_terminal_sequences() -> None:
+    # A server's error text reaches the error line; an OSC 52 clipboard write or a title change
+    # in it must be shown as text, never run by the terminal.
+    hostile = "No such model \x1b]52;c;cm0gLXJmIH4=\x07\x1b]0;pwned\x07\x1b[2J here"
+    async with ModelServer(ScriptedModel([status(404, hostile)])) as server:
+        code, _, err = await anyio.to_thread.run_sync(run_main, "--base-url", server.base_url)
+    assert code == 1
+    assert "No such model  here" in err
+    assert "\x1b" not in err and "\x07" not in err
 
 
 async def test_max_tokens_and_stop_go_with_every_request() -> None:

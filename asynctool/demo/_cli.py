@@ -36,7 +36,7 @@ from .. import (
 )
 from ..testing import DemoModel, ModelServer
 from ._options import PROG, Settings, parse_settings
-from ._render import Console, Quiet, since_last_user
+from ._render import Console, Quiet, printable, since_last_user
 from ._stdin import read_line
 from ._tools import build_agent
 
@@ -81,7 +81,9 @@ def main(
         return 130
     except (AsyncToolError, OSError) as error:
         console.end_line()
-        print(f"{PROG}: error: {describe_error(error, settings)}", file=stderr, flush=True)
+        # The server's words are in it: shown, never run by the terminal.
+        line = printable(describe_error(error, settings))
+        print(f"{PROG}: error: {line}", file=stderr, flush=True)
         return 1
     return 0
 
