@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from ._exceptions import ToolArgumentsError
+from ._pydantic import ModelValidationError
 
 __all__ = ["arguments_error"]
 
@@ -46,8 +47,10 @@ def arguments_error(
     match = _AT.fullmatch(str(exc))
     assert match is not None  # the pattern matches any text
     path = _parse_path(match["path"] or "$")
-    problem = match["problem"]
-    detail, path = _explain(problem, path, data, schema)
+    if isinstance(exc.__cause__, ModelValidationError):
+        detail, path = _explain_model(exc.__cause__, path, data)
+    else:
+        detail, path = _explain(match["problem"], path, data, schema)
     return ToolArgumentsError(f"{tool}: {detail}", tool=tool, path=_json_path(path))
 
 
@@ -69,6 +72,19 @@ def _explain(
     if got:
         problem = _GOT.sub("", problem)
     return f"argument `{_display(path)}`: {problem[:1].lower()}{problem[1:]}{got}", path
+
+
+def _explain_model(error: ModelValidationError, at: _Path, data: str | bytes) -> tuple[str, _Path]:
+    """pydantic's reasons, each at its argument: `argument `user.age`: input should be ...`."""
+    details = []
+    paths = []
+    for loc, message in error.errors:
+        path = [*at, *loc]
+        received = _value_at(data, path)
+        got = "" if received is _NOTHING else f", got {_preview(received)}"
+        details.append(f"argument `{_display(path)}`: {message[:1].lower()}{message[1:]}{got}")
+        paths.append(path)
+    return "; ".join(details), paths[0]
 
 
 def _unknown(name: str, path: _Path, schema: dict[str, Any]) -> str:

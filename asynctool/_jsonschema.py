@@ -12,11 +12,16 @@ field's `default_factory` default and dedents docstrings another way.
 The rules, each written once below:
 
 - formats: `datetime` is a `date-time`, `time` a `time` (both with an offset, so that what the
-  schema admits also decodes, a leap second aside; the decoder alone also takes a naive value),
-  `date` a `date`, `timedelta` a `duration`, `UUID` a `uuid`, `Decimal` a string of format
-  `decimal`, bytes a base64 string. `Meta(tz=False)` asks for a naive value: a `time` is then
-  a `partial-time` (RFC 3339's name for it), a `datetime` a plain string (no format names a
-  local date-time);
+  schema admits also decodes; the decoder alone also takes a naive value), `date` a `date`,
+  `timedelta` a `duration`, `UUID` a `uuid`, `Decimal` a string of format `decimal`, bytes a
+  base64 string. `Meta(tz=False)` asks for a naive value: a `time` is then a `partial-time`
+  (RFC 3339's name for it), a `datetime` a plain string (no format names a local date-time).
+  Each of these also has the pattern `_formats` writes, so that the schema refuses what the
+  decoder refuses (a leap second, year 0000, a duration in months, `"one"` for a Decimal);
+- keys: a mapping's `propertyNames` say what the decoder takes as a key's text: a string's
+  constraints, an int's digits, the values of an int `Literal` or enum;
+- pydantic models: pydantic's own schema (`_pydantic`), with the same formats, in `$defs` under
+  the same naming rule; a class msgspec does not know is refused, never an empty schema;
 - names: a Struct, dataclass, TypedDict, NamedTuple or enum is defined once in `$defs`, under
   its class name (`Page[int]` becomes `Page_int`, anything but `[A-Za-z0-9_]` an underscore).
   When two different types share a name, the first one met (depth first, in field order) keeps
@@ -33,45 +38,59 @@ The rules, each written once below:
   namedtuples write themselves.
 
 Where the decoder accepts more than the schema says (a naive datetime, a number for a
-`Decimal`, a repeated item of a set), the schema is the stricter of the two, never the looser.
+`Decimal`, a repeated item of a set), the schema is the stricter of the two, never the looser:
+whatever the schema admits, the decoder accepts (tests/test_schema_agreement.py checks it).
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, TypeGuard
 
 import msgspec
 import msgspec.inspect as mi
 
+from . import _formats, _pydantic
+
 __all__ = ["json_schema"]
 
 _NAMED = (mi.StructType, mi.DataclassType, mi.TypedDictType, mi.NamedTupleType, mi.EnumType)
+_Named = (
+    mi.StructType | mi.DataclassType | mi.TypedDictType | mi.NamedTupleType | mi.EnumType
+) | mi.CustomType
+_REF = re.compile(r"#/\$defs/(.+)")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 _DESCRIPTIVE = frozenset({"title", "description"})
 _EMPTY_FACTORIES = (list, dict, set, frozenset, tuple, bytearray)
-_FORMATS: dict[type[mi.Type], str] = {
-    mi.DateType: "date",
-    mi.TimeDeltaType: "duration",
-    mi.UUIDType: "uuid",
-    mi.DecimalType: "decimal",
+# msgspec also takes a UUID's 32 hex digits without hyphens; the schema asks for the usual form.
+_UUID = {"type": "string", "format": "uuid"}
+_FORMATS: dict[type[mi.Type], dict[str, Any]] = {
+    mi.DateType: _formats.date(),
+    mi.TimeDeltaType: _formats.DURATION,
+    mi.UUIDType: _UUID,
+    mi.DecimalType: _formats.DECIMAL,
 }
 
 
 def json_schema(tp: Any) -> dict[str, Any]:
     """The self-contained JSON Schema of a type: the root inline, named types in `$defs`.
 
-    Raises `TypeError` or `ValueError` for a type msgspec cannot describe as JSON.
+    Raises `TypeError` or `ValueError` for a type msgspec cannot describe as JSON, or cannot
+    decode (a class it does not know, pydantic models aside).
     """
     info = mi.type_info(tp)
     named = {t.cls: t for t in _named_types(info)}
-    writer = _Writer(_names(named))
+    names = _names(named)
+    models = _model_defs([cls for cls in named if _pydantic.is_model(cls)], names)
+    writer = _Writer(names, models)
     root = writer.schema(info, as_ref=False)
-    # Written after the root, so that `referenced` also says whether the root contains itself.
-    bodies = {cls: writer.schema(t, as_ref=False) for cls, t in named.items()}
-    defs = {writer.names[cls]: body for cls, body in bodies.items() if cls in writer.referenced}
+    bodies = {names[cls]: writer.schema(t, as_ref=False) for cls, t in named.items()}
+    bodies.update({name: body for name, body in models.items() if name not in bodies})
+    # Only what the root reaches: the root itself is in `$defs` only if it contains itself.
+    defs = {name: bodies[name] for name in bodies if name in _reached(root, bodies)}
     if defs:
         root["$defs"] = defs
     return root
@@ -80,7 +99,7 @@ def json_schema(tp: Any) -> dict[str, Any]:
 def _named_types(t: mi.Type, seen: set[Any] | None = None) -> Iterator[Any]:
     """Every named type under `t`, depth first in field order, each once."""
     seen = set() if seen is None else seen
-    if isinstance(t, _NAMED):
+    if _is_named(t):
         if t.cls in seen:
             return
         seen.add(t.cls)
@@ -111,11 +130,64 @@ def _names(named: dict[Any, mi.Type]) -> dict[Any, str]:
     reserved = set(wanted.values())  # a later `Twin_2` suffix must not take a real `Twin_2`'s name
     names: dict[Any, str] = {}
     for cls, name in wanted.items():
-        candidate, n = name, 2
-        while candidate in names.values() or (candidate != name and candidate in reserved):
-            candidate, n = f"{name}_{n}", n + 1
-        names[cls] = candidate
+        names[cls] = _free(name, set(names.values()), reserved)
     return names
+
+
+def _free(name: str, taken: set[str], reserved: frozenset[str] | set[str] = frozenset()) -> str:
+    candidate, n = name, 2
+    while candidate in taken or (candidate != name and candidate in reserved):
+        candidate, n = f"{name}_{n}", n + 1
+    return candidate
+
+
+def _model_defs(models: list[Any], names: dict[Any, str]) -> dict[str, dict[str, Any]]:
+    """pydantic's definitions for the models of a type, under asynctool's `$defs` names.
+
+    A model met in the signature keeps the name `_names` gave it; a model or enum that only
+    pydantic sees (a field of a model) gets its pydantic name, numbered if it is taken.
+    """
+    if not models:
+        return {}
+    keys, defs = _pydantic.model_schemas(models)
+    rename = {keys[cls]: names[cls] for cls in models}
+    taken = set(names.values())
+    for key in defs:
+        if key not in rename:
+            rename[key] = _free(_UNSAFE.sub("_", key).strip("_") or "Type", taken)
+            taken.add(rename[key])
+    return {rename[key]: _renamed(body, rename) for key, body in defs.items()}
+
+
+def _renamed(node: Any, rename: dict[str, str]) -> Any:
+    """A copy of `node` whose `$ref`s point at the renamed definitions."""
+    if isinstance(node, list):
+        return [_renamed(item, rename) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _renamed(value, rename) for key, value in node.items()}
+    ref = node.get("$ref")
+    if isinstance(ref, str) and (match := _REF.fullmatch(ref)) and match[1] in rename:
+        out["$ref"] = f"#/$defs/{rename[match[1]]}"
+    return out
+
+
+def _reached(root: dict[str, Any], bodies: dict[str, dict[str, Any]]) -> set[str]:
+    """The names of the definitions `root` refers to, directly or through other definitions."""
+    reached: set[str] = set()
+    pending: list[Any] = [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            ref = node.get("$ref")
+            match = _REF.fullmatch(ref) if isinstance(ref, str) else None
+            if match and match[1] in bodies and match[1] not in reached:
+                reached.add(match[1])
+                pending.append(bodies[match[1]])
+            pending.extend(value for key, value in node.items() if key != "$ref")
+    return reached
 
 
 def _class_name(cls: Any, *, safe: bool) -> str:
@@ -131,23 +203,22 @@ def _class_name(cls: Any, *, safe: bool) -> str:
 
 
 class _Writer:
-    def __init__(self, names: dict[Any, str]) -> None:
+    def __init__(self, names: dict[Any, str], models: dict[str, dict[str, Any]]) -> None:
         self.names = names
-        self.referenced: set[Any] = set()
+        self.models = models
 
     def schema(self, t: mi.Type, *, as_ref: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {}
         while isinstance(t, mi.Metadata):  # msgspec has merged stacked `Meta`s into one
             out.update(t.extra_json_schema or {})
             t = t.type
-        if as_ref and isinstance(t, _NAMED):
-            self.referenced.add(t.cls)
+        if as_ref and _is_named(t):
             return {**out, "$ref": f"#/$defs/{self.names[t.cls]}"}
-        body = self._body(t, out)
+        body = self._body(t)
         # An annotation's title or description wins over the class's; structure is the type's.
         return out | {k: v for k, v in body.items() if k not in out or k not in _DESCRIPTIVE}
 
-    def _body(self, t: mi.Type, annotations: dict[str, Any]) -> dict[str, Any]:
+    def _body(self, t: mi.Type) -> dict[str, Any]:
         if isinstance(t, (mi.AnyType, mi.RawType)):
             return {}
         if isinstance(t, mi.NoneType):
@@ -158,10 +229,12 @@ class _Writer:
             return _number(t)
         if isinstance(t, (mi.StrType, mi.BytesType, mi.ByteArrayType, mi.MemoryViewType)):
             return _string(t)
-        if isinstance(t, (mi.DateTimeType, mi.TimeType)):
-            return _moment(t)
+        if isinstance(t, mi.DateTimeType):
+            return _formats.date_time(naive=t.tz is False)
+        if isinstance(t, mi.TimeType):
+            return _formats.time(naive=t.tz is False)
         if type(t) in _FORMATS:
-            return {"type": "string", "format": _FORMATS[type(t)]}
+            return copy.deepcopy(_FORMATS[type(t)])
         if isinstance(t, (mi.CollectionType, mi.TupleType)):
             return self._array(t)
         if isinstance(t, mi.DictType):
@@ -172,14 +245,21 @@ class _Writer:
         if isinstance(t, mi.LiteralType):
             return {"enum": sorted(t.values, key=lambda v: (type(v).__name__, v))}
         if isinstance(t, mi.EnumType):
-            members = {id(m): m.value for m in t.cls.__members__.values()}
-            return {**_titled(t), "enum": list(members.values())}
+            return {**_titled(t), "enum": _values(t)}
+        if isinstance(t, mi.DataclassType) and (reason := _pydantic.refuse(t.cls)):
+            raise TypeError(reason)
         if isinstance(t, (mi.StructType, mi.DataclassType, mi.TypedDictType, mi.NamedTupleType)):
             return self._record(t)
-        if isinstance(t, mi.CustomType) and annotations:
-            return {}  # described by its `Meta(extra_json_schema=...)`
+        if isinstance(t, mi.CustomType) and _pydantic.is_model(t.cls):
+            return copy.deepcopy(self.models[self.names[t.cls]])
+        # A class msgspec does not know is never decoded (msgspec wants a `dec_hook`, which a
+        # tool has no place for), so a schema for it, even one given in `Meta(extra_json_schema)`,
+        # would promise the model arguments that are then always refused.
         what = getattr(t, "cls", t)
-        raise TypeError(f"type {what!r} has no JSON form; describe it with Meta(extra_json_schema)")
+        raise TypeError(
+            f"msgspec can neither describe nor decode {what!r}; use a Struct, a dataclass, "
+            "a TypedDict, a pydantic model or a builtin type"
+        )
 
     def _array(self, t: mi.CollectionType | mi.TupleType) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "array"}
@@ -198,14 +278,35 @@ class _Writer:
 
     def _mapping(self, t: mi.DictType) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "object"}
-        if _is_text(t.key_type):  # JSON keys are strings: only a string's constraints apply
-            names = {k: v for k, v in self.schema(t.key_type).items() if k != "type"}
-            if names:
-                out["propertyNames"] = names
+        names = self._key(t.key_type)
+        if names:
+            out["propertyNames"] = names
         if not isinstance(t.value_type, mi.AnyType):
             out["additionalProperties"] = self.schema(t.value_type)
         out.update(_lengths(t, "minProperties", "maxProperties"))
         return out
+
+    def _key(self, t: mi.Type) -> dict[str, Any]:
+        """What the decoder takes as a key, said of the key's text (JSON keys are strings).
+
+        `{}` where no schema of the text says it: a float key, or the bounds of an int key.
+        """
+        if _is_text(t):  # a string's own constraints apply to the key as it is
+            return {k: v for k, v in self.schema(t).items() if k != "type"}
+        inner = _unwrapped(t)
+        if isinstance(inner, mi.IntType):
+            return {"pattern": _formats.INTEGER_KEY_PATTERN}
+        if isinstance(inner, (mi.LiteralType, mi.EnumType)):
+            values = _values(inner)
+            if all(isinstance(v, int) for v in values):
+                return {"enum": [str(v) for v in values]}
+        if isinstance(inner, mi.UnionType):
+            options = [self._key(member) for member in inner.types]
+            return {"anyOf": options} if all(options) else {}
+        schema = self.schema(t)  # a type written as a string (a date, a UUID): its text is the key
+        if schema.get("type") != "string":
+            return {}
+        return {k: v for k, v in schema.items() if k != "type"}
 
     def _options(self, t: mi.UnionType) -> list[dict[str, Any]]:
         tagged = [m for m in t.types if _is_tagged(m)]
@@ -277,17 +378,12 @@ def _string(t: mi.StrType | mi.BytesType | mi.ByteArrayType | mi.MemoryViewType)
         if t.pattern is not None:
             out["pattern"] = t.pattern
         return out | _lengths(t, "minLength", "maxLength")
-    out["contentEncoding"] = "base64"
+    out["contentEncoding"] = "base64"  # an annotation only (JSON Schema 2020-12, section 8.3)
+    out["pattern"] = _formats.BASE64_PATTERN
     # n bytes are 4 * ceil(n / 3) base64 characters
     return out | {
         key: 4 * ((n + 2) // 3) for key, n in _lengths(t, "minLength", "maxLength").items()
     }
-
-
-def _moment(t: mi.DateTimeType | mi.TimeType) -> dict[str, Any]:
-    if isinstance(t, mi.DateTimeType):
-        return {"type": "string"} if t.tz is False else {"type": "string", "format": "date-time"}
-    return {"type": "string", "format": "partial-time" if t.tz is False else "time"}
 
 
 def _lengths(t: Any, low: str, high: str) -> dict[str, int]:
@@ -334,6 +430,16 @@ def _unwrapped(t: mi.Type) -> Any:
     while isinstance(t, mi.Metadata):
         t = t.type
     return t
+
+
+def _is_named(t: mi.Type) -> TypeGuard[_Named]:
+    return isinstance(t, _NAMED) or (isinstance(t, mi.CustomType) and _pydantic.is_model(t.cls))
+
+
+def _values(t: mi.LiteralType | mi.EnumType) -> list[Any]:
+    if isinstance(t, mi.LiteralType):
+        return list(t.values)
+    return list({id(m): m.value for m in t.cls.__members__.values()}.values())
 
 
 def _is_tagged(t: mi.Type) -> bool:

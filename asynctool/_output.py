@@ -27,6 +27,7 @@ from ._exceptions import (
     ToolArgumentsError,
 )
 from ._lossless import rebuilt
+from ._pydantic import ModelValidationError, decode_hook
 from ._request import SupportsToolDefinition, is_output_type
 from ._schema import schema_for_type
 from ._strict import to_strict_schema
@@ -94,9 +95,9 @@ class OutputSpec(Generic[T]):
             ) from exc
         data = _drop_defaulted_nulls(data, self._loose, self._loose.get("$defs", {}))
         try:
-            value = msgspec.convert(data, self._decoder.type)
+            value = msgspec.convert(data, self._decoder.type, dec_hook=decode_hook)
         except msgspec.ValidationError as exc:
-            reason, path = _split(str(exc), self.wrapped)
+            reason, path = _split(exc, self.wrapped)
             raise OutputValidationError(
                 f"The answer does not fit {self.name}: {reason}"
                 + (f" at `{path}`" if path else ""),
@@ -178,9 +179,12 @@ def _drop_defaulted_nulls(data: Any, schema: Any, defs: dict[str, Any]) -> Any:
     return data
 
 
-def _split(message: str, wrapped: bool) -> tuple[str, str]:
-    reason, _, where = message.partition(" - at `")
+def _split(exc: msgspec.ValidationError, wrapped: bool) -> tuple[str, str]:
+    reason, _, where = str(exc).partition(" - at `")
     path = where.rstrip("`") or "$"
+    if isinstance(exc.__cause__, ModelValidationError):  # pydantic's reason, at its own path
+        loc, reason = exc.__cause__.errors[0]
+        path += "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
     if wrapped and path.startswith("$.value"):
         path = "$" + path[len("$.value") :]
     return reason, path

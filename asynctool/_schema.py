@@ -28,6 +28,7 @@ from ._arguments import arguments_error
 from ._docstrings import Docstring, DocstringWarning, parse_docstring
 from ._exceptions import SchemaError, ToolDefinitionError
 from ._jsonschema import json_schema
+from ._pydantic import decode_hook
 from ._strict import to_strict_schema
 
 __all__ = ["FunctionSchema", "function_schema", "schema_for_type"]
@@ -272,7 +273,7 @@ def _build(
     )
     try:
         schema = json_schema(struct)
-        decoder = msgspec.json.Decoder(struct)
+        decoder = msgspec.json.Decoder(struct, dec_hook=decode_hook)
     except (TypeError, ValueError) as exc:
         raise _unsupported(label, fields, exc) from exc
     schema.pop("title", None)

@@ -9,13 +9,22 @@ follows the schema exactly, but only a subset of JSON Schema is accepted
 - every value has a type (`type`, `enum`, `const`, `anyOf` or `$ref`): no "any JSON value";
 - objects have named properties (no mapping with free keys), an array has one `items` schema
   (no `prefixItems` tuple); `allOf`, `oneOf`, `not` and conditionals are refused;
-- besides structure, only `description`, `title`, `pattern`, some `format`s, the number bounds
-  and `minItems`/`maxItems` are allowed.
+- besides structure, only `description`, `title`, `pattern`, `minLength`/`maxLength`, some
+  `format`s, the number bounds and `minItems`/`maxItems` are allowed. The guide lists the
+  string keywords as `pattern` and `format` and says these constraints are "not yet supported
+  for fine-tuned models"; `minLength` and `maxLength` are accepted and enforced by the API all
+  the same (probed live in pydantic/pydantic-ai#7315 and #7400, which keep them for OpenAI and
+  not for the compatible providers that document them as unsupported, DeepSeek for one). They
+  are kept, so that the schema a model is held to refuses `"ab"` for a `min_length=3` name, as
+  the decoder does.
 
 The rewrite keeps what the subset allows and refuses (`SchemaError`) what it cannot express. It
-drops the other validation keywords (`minLength`, `maxLength`, `uniqueItems`, `default`,
-`examples`, an unsupported `format`, ...) but writes them into the description, so the model still
+drops the other validation keywords (`uniqueItems`, `default`, `examples`, an unsupported
+`format`, `contentEncoding`, ...) but writes them into the description, so the model still
 reads them; they are still enforced, because the answer is decoded with the type they came from.
+A `pattern` stays, also next to a `format` it moves: a Decimal's or a naive time's pattern is
+what keeps the strict schema from admitting text the decoder refuses. An `allOf` of one schema
+(how pydantic before 2.9 wrote a described reference) is that schema.
 """
 
 from __future__ import annotations
@@ -33,14 +42,14 @@ _TYPED = frozenset({"type", "enum", "const", "anyOf", "$ref"})
 _KEPT = _TYPED | {
     *("properties", "required", "additionalProperties", "items", "description", "title"),
     *("pattern", "format", "multipleOf", "minimum", "maximum", "exclusiveMinimum"),
-    *("exclusiveMaximum", "minItems", "maxItems"),
+    *("exclusiveMaximum", "minItems", "maxItems", "minLength", "maxLength"),
 }
 _FORMATS = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
 )
 _NOTED = frozenset(
     {
-        *("default", "examples", "minLength", "maxLength", "uniqueItems", "minProperties"),
+        *("default", "examples", "uniqueItems", "minProperties"),
         *("maxProperties", "contentEncoding", "contentMediaType", "deprecated", "readOnly"),
         *("writeOnly", "$comment"),
     }
@@ -79,6 +88,8 @@ class _StrictRewriter:
         self.defs: dict[str, Any] = {}
 
     def node(self, schema: Any, path: tuple[str, ...]) -> dict[str, Any]:
+        if isinstance(schema, dict) and isinstance(schema.get("allOf"), list):
+            schema = _single_all_of(schema, path)
         _check_expressible(schema, path)
         if "$ref" in schema:
             return self._ref(schema, path)
@@ -136,6 +147,14 @@ class _StrictRewriter:
         if name not in self.defs:
             self.defs[name] = {}  # a placeholder: a recursive reference stops here
             self.defs[name] = self.node(self._source[name], path)
+
+
+def _single_all_of(schema: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    parts = schema["allOf"]
+    if len(parts) != 1 or not isinstance(parts[0], dict):
+        raise SchemaError("the `allOf` keyword is outside the strict subset", path=_render(path))
+    siblings = {k: v for k, v in schema.items() if k != "allOf"}
+    return {**parts[0], **siblings}
 
 
 def _check_expressible(schema: Any, path: tuple[str, ...]) -> None:

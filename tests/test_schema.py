@@ -277,8 +277,8 @@ TYPES = [
         "time",
         dt.time,
         {"type": "string", "format": "time"},
-        '"10:30:00"',
-        dt.time(10, 30),
+        '"10:30:00Z"',  # the schema asks for an offset (the decoder also takes a naive time)
+        dt.time(10, 30, tzinfo=UTC),
         '"noon"',
     ),
     (
@@ -724,6 +724,7 @@ STRICT_KEYWORDS = {
     *("type", "properties", "required", "additionalProperties", "items", "anyOf", "enum"),
     *("const", "$ref", "$defs", "description", "title", "pattern", "format", "multipleOf"),
     *("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems"),
+    *("minLength", "maxLength"),
 }
 STRICT_FORMATS = {
     "date-time",
@@ -819,11 +820,11 @@ def test_strict_nested_objects_are_closed_and_fully_required() -> None:
 @pytest.mark.parametrize(
     ("annotation", "dropped"),
     [
-        (Annotated[str, Meta(min_length=1, max_length=3)], "minLength: 1, maxLength: 3"),
         (set[int], "uniqueItems: true"),
         (Annotated[str, Meta(examples=["a"])], 'examples: ["a"]'),
         (Decimal, 'format: "decimal"'),
         (bytes, 'contentEncoding: "base64"'),
+        (Annotated[dt.time, Meta(tz=False)], 'format: "partial-time"'),
     ],
 )
 def test_strict_drops_unsupported_keywords_into_the_description(
@@ -852,6 +853,19 @@ def test_strict_keeps_supported_keywords() -> None:
         "multipleOf": 0.5,
     }
     assert prop(make_fn(uuid.UUID), strict=True) == {"type": "string", "format": "uuid"}
+    # OpenAI's strict mode enforces minLength/maxLength: kept, so `"ab"` is refused by both.
+    username = Annotated[str, Meta(min_length=3, max_length=8)]
+    assert prop(make_fn(username), strict=True) == {
+        "type": "string",
+        "minLength": 3,
+        "maxLength": 8,
+    }
+    # A format strict mode lacks moves to the description; the pattern that checks it stays.
+    assert prop(make_fn(Decimal), strict=True) == {
+        "type": "string",
+        "pattern": DECIMAL_PATTERN,
+        "description": 'format: "decimal"',
+    }
 
 
 @pytest.mark.parametrize(
@@ -920,7 +934,7 @@ def test_strict_tagged_union_drops_the_discriminator() -> None:
     ("schema", "message"),
     [
         (
-            {"type": "object", "properties": {"a": {"allOf": [{"type": "string"}]}}},
+            {"type": "object", "properties": {"a": {"allOf": [{"type": "string"}, {}]}}},
             "at `a`: .*`allOf`",
         ),
         (
@@ -937,6 +951,24 @@ def test_to_strict_schema_refuses(schema: dict[str, Any], message: str) -> None:
     with pytest.raises(SchemaError, match=message) as info:
         to_strict_schema(schema)
     assert isinstance(info.value, AsyncToolError)
+
+
+def test_to_strict_schema_reads_an_all_of_of_one_schema_as_that_schema() -> None:
+    # How pydantic before 2.9 wrote a reference with a description next to it.
+    schema = {
+        "type": "object",
+        "properties": {"a": {"allOf": [{"$ref": "#/$defs/A"}], "description": "An A."}},
+        "$defs": {"A": {"type": "object", "properties": {"n": {"type": "integer"}}}},
+    }
+    strict = to_strict_schema(schema)
+    assert strict["properties"]["a"] == {
+        "type": "object",
+        "properties": {"n": {"type": "integer"}},
+        "description": "An A.",
+        "required": ["n"],
+        "additionalProperties": False,
+    }
+    assert_strict(strict)
 
 
 def test_to_strict_schema_does_not_change_its_input() -> None:
@@ -969,32 +1001,64 @@ def test_to_strict_schema_self_referencing_described_reference() -> None:
 # below is asserted whole: none of it may change with msgspec's version.
 
 
+# What the model is told for each type sent as text, pinned whole (asynctool/_formats.py says
+# why each pattern is there; tests/test_schema_agreement.py checks that they agree with the
+# decoders).
+_YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+_DAY = f"{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_LEAP = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_CALENDAR = (
+    f"(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+    f"|{_LEAP}-02-29)"
+)
+_CLOCK = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]+)?"
+_OFFSET = "(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+DATE_TIME = {"type": "string", "format": "date-time", "pattern": f"^{_DAY}[Tt]{_CLOCK}{_OFFSET}$"}
+TIME = {"type": "string", "format": "time", "pattern": f"^{_CLOCK}{_OFFSET}$"}
+DATE = {"type": "string", "format": "date", "pattern": f"^{_DAY}$"}
+DECIMAL_PATTERN = "^[+-]?(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]{1,9})?$"
+BASE64 = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+_H, _M, _S = "[0-9]{1,9}H", "[0-9]{1,10}M", "[0-9]{1,11}S"
+_HMS = f"(?:{_H}(?:{_M})?(?:{_S})?|{_M}(?:{_S})?|{_S})"
+DURATION = {
+    "type": "string",
+    "format": "duration",
+    "pattern": f"^P(?:[0-9]{{1,8}}D|(?:[0-9]{{1,8}}D)?T{_HMS})$",
+}
+
 FORMATS = [
-    ("datetime", dt.datetime, {"type": "string", "format": "date-time"}),
+    ("datetime", dt.datetime, DATE_TIME),
+    ("datetime-aware", Annotated[dt.datetime, Meta(tz=True)], DATE_TIME),
     (
-        "datetime-aware",
-        Annotated[dt.datetime, Meta(tz=True)],
-        {"type": "string", "format": "date-time"},
+        "datetime-naive",
+        Annotated[dt.datetime, Meta(tz=False)],
+        {"type": "string", "pattern": f"^{_CALENDAR}[Tt ]{_CLOCK}$"},
     ),
-    ("datetime-naive", Annotated[dt.datetime, Meta(tz=False)], {"type": "string"}),
-    ("time", dt.time, {"type": "string", "format": "time"}),
-    ("time-aware", Annotated[dt.time, Meta(tz=True)], {"type": "string", "format": "time"}),
+    ("time", dt.time, TIME),
+    ("time-aware", Annotated[dt.time, Meta(tz=True)], TIME),
     (
         "time-naive",
         Annotated[dt.time, Meta(tz=False)],
-        {"type": "string", "format": "partial-time"},
+        {"type": "string", "format": "partial-time", "pattern": f"^{_CLOCK}$"},
     ),
-    ("date", dt.date, {"type": "string", "format": "date"}),
-    ("timedelta", dt.timedelta, {"type": "string", "format": "duration"}),
+    ("date", dt.date, DATE),
+    ("timedelta", dt.timedelta, DURATION),
     ("uuid", uuid.UUID, {"type": "string", "format": "uuid"}),
-    ("decimal", Decimal, {"type": "string", "format": "decimal"}),
-    ("bytes", bytes, {"type": "string", "contentEncoding": "base64"}),
-    ("bytearray", bytearray, {"type": "string", "contentEncoding": "base64"}),
-    ("memoryview", memoryview, {"type": "string", "contentEncoding": "base64"}),
+    ("decimal", Decimal, {"type": "string", "format": "decimal", "pattern": DECIMAL_PATTERN}),
+    ("bytes", bytes, {"type": "string", "contentEncoding": "base64", "pattern": BASE64}),
+    ("bytearray", bytearray, {"type": "string", "contentEncoding": "base64", "pattern": BASE64}),
+    ("memoryview", memoryview, {"type": "string", "contentEncoding": "base64", "pattern": BASE64}),
     (
         "bytes-length",  # base64 characters: 4 for every 3 bytes or part of them
         Annotated[bytes, Meta(min_length=1, max_length=4)],
-        {"type": "string", "contentEncoding": "base64", "minLength": 4, "maxLength": 8},
+        {
+            "type": "string",
+            "contentEncoding": "base64",
+            "pattern": BASE64,
+            "minLength": 4,
+            "maxLength": 8,
+        },
     ),
     ("set", set[int], {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}),
     (
@@ -1202,8 +1266,39 @@ class Size(enum.Enum):
         ),
         (
             Annotated[dict[int, str], Meta(min_length=1)],
-            {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1},
+            {
+                "type": "object",
+                "propertyNames": {"pattern": "^-?(?:0|[1-9][0-9]*)$"},
+                "additionalProperties": {"type": "string"},
+                "minProperties": 1,
+            },
         ),
+        (
+            dict[Literal[3, 4] | Mode, uuid.UUID],
+            {
+                "type": "object",
+                "propertyNames": {"anyOf": [{"enum": ["3", "4"]}, {"$ref": "#/$defs/Mode"}]},
+                "additionalProperties": {"type": "string", "format": "uuid"},
+                "$defs": {"Mode": {"title": "Mode", "enum": ["fast", "slow"]}},
+            },
+        ),
+        (
+            dict[Level, int],
+            {
+                "type": "object",
+                "propertyNames": {"enum": ["1", "2"]},
+                "additionalProperties": {"type": "integer"},
+            },
+        ),
+        (
+            dict[dt.date, int],
+            {
+                "type": "object",
+                "propertyNames": {"format": "date", "pattern": DATE["pattern"]},
+                "additionalProperties": {"type": "integer"},
+            },
+        ),
+        (dict[float, int], {"type": "object", "additionalProperties": {"type": "integer"}}),
         (
             dict[Literal["a"] | Annotated[str, Meta(max_length=2)], Any],
             {
@@ -1222,6 +1317,10 @@ class Size(enum.Enum):
         "key-constraints",
         "enum-keys",
         "int-keys",
+        "int-literal-or-str-enum-keys",
+        "int-enum-keys",
+        "date-keys",
+        "float-keys-unsaid",
         "union-keys",
     ],
 )
@@ -1259,7 +1358,7 @@ def test_defaults_and_descriptions_of_a_type() -> None:
             "empty": {"type": "array", "items": {"type": "integer"}, "default": []},
             "made": {},
             "opaque": {},
-            "when": {"type": "string", "format": "date", "default": "2024-05-01"},
+            "when": {**DATE, "default": "2024-05-01"},
         },
         "required": [],
     }
@@ -1276,16 +1375,27 @@ def test_an_annotation_describes_over_the_class() -> None:
 
 
 class Celsius:
-    """A type msgspec has no JSON form for, described by hand."""
+    """A type msgspec has no JSON form for."""
 
 
-def test_a_custom_type_uses_its_extra_json_schema() -> None:
-    annotation = Annotated[Celsius, Meta(extra_json_schema={"type": "number"})]
-    assert schema_for_type(annotation, strict=False) == {"type": "number"}
-    with pytest.raises(SchemaError, match=r"Celsius'> has no JSON form"):
-        schema_for_type(Celsius, strict=False)
-    with pytest.raises(SchemaError, match="has no JSON form"):
-        schema_for_type(msgspec.msgpack.Ext, strict=False)
+@pytest.mark.parametrize(
+    "annotation",
+    [
+        Celsius,
+        # A schema given by hand is not enough: msgspec would still refuse every value.
+        Annotated[Celsius, Meta(extra_json_schema={"type": "number"})],
+        Annotated[Celsius, Meta(description="Degrees.")],
+        msgspec.msgpack.Ext,
+    ],
+    ids=["bare", "extra-json-schema", "described", "msgpack-ext"],
+)
+def test_a_class_msgspec_cannot_decode_is_refused(annotation: Any) -> None:
+    with pytest.raises(SchemaError, match="msgspec can neither describe nor decode"):
+        schema_for_type(annotation, strict=False)
+    with pytest.raises(
+        ToolDefinitionError, match="fn: parameter `x`: its type cannot be described"
+    ):
+        function_schema(make_fn(annotation))
 
 
 # --------------------------------------------------------------------------- schema_for_type

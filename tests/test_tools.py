@@ -733,9 +733,20 @@ def _string(node: dict[str, Any]) -> st.SearchStrategy[str]:
     if fmt in _FORMATS:
         return _FORMATS[fmt]
     if "pattern" in node:
-        return st.from_regex(node["pattern"])
+        # fullmatch: a pattern's `$` must not be met with a final newline, as Python's `re`
+        # allows and ECMA-262 (JSON Schema's dialect) does not.
+        return st.from_regex(node["pattern"], fullmatch=True)
     low, high = node.get("minLength", 0), node.get("maxLength", 8)
     return st.text(st.characters(blacklist_categories=("Cs",)), min_size=low, max_size=high)
+
+
+def _duration(value: dt.timedelta) -> str:
+    """RFC 3339's form of a duration (appendix A): whole units, no sign, no fraction."""
+    hours, rest = divmod(value.seconds, 3600)
+    parts = [f"{value.days}D" if value.days else "", "T"]
+    parts += [f"{n}{unit}" for n, unit in ((hours, "H"), (rest // 60, "M"), (rest % 60, "S")) if n]
+    text = "P" + "".join(parts).rstrip("T")
+    return text if text != "P" else "PT0S"
 
 
 _FORMATS: dict[str, st.SearchStrategy[str]] = {
@@ -745,7 +756,7 @@ _FORMATS: dict[str, st.SearchStrategy[str]] = {
     "partial-time": st.times().map(dt.time.isoformat),
     "uuid": st.uuids().map(str),
     "decimal": st.decimals(allow_nan=False, allow_infinity=False).map(str),
-    "duration": st.timedeltas().map(lambda d: msgspec.json.encode(d).decode().strip('"')),
+    "duration": st.timedeltas(min_value=dt.timedelta(0)).map(_duration),
 }
 
 
