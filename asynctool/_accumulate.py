@@ -17,7 +17,8 @@ stream of N tokens costs O(N) in all. The merge rules, field by field:
   without `index`, a new `id` starts a new call and no `id` continues the last one; an empty
   `id` is no id. `id`,
   `type` and `name` are taken on first sight, so servers that repeat them on every fragment
-  do not duplicate them; `arguments` fragments append.
+  do not duplicate them; `arguments` fragments append. The fragment that names a call is
+  recorded in `started_calls`: the one rule of call identity, for live events too.
 - `finish_reason`: the last one sent; `logprobs`: token lists append.
 - `usage`: from the last chunk that has it (some servers send a running total on every chunk,
   OpenAI a final chunk with empty `choices`).
@@ -37,7 +38,7 @@ path for the rest and never looks for them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 import msgspec
 
@@ -61,7 +62,12 @@ from ._types import (
     Usage,
 )
 
-__all__ = ["ChatCompletionAccumulator", "decode_with_quirks", "normalize_chunk_quirks"]
+__all__ = [
+    "ChatCompletionAccumulator",
+    "StartedCall",
+    "decode_with_quirks",
+    "normalize_chunk_quirks",
+]
 
 T = TypeVar("T")
 
@@ -88,6 +94,21 @@ class _Fragments(list[str]):
         self._settled = len(self)
 
 
+class StartedCall(NamedTuple):
+    """A tool call of a stream, as of the fragment that gave it its name.
+
+    The accumulator alone decides which call a fragment belongs to (`_ChoiceState.call_for`),
+    so whoever reports calls as they stream (the agent's `ToolCallStarted`) reports these, and
+    names exactly the calls the completion holds. A call counts from its name, not its first
+    fragment: some servers send the id first, and a call without a name says nothing yet.
+    """
+
+    chunk: ChatCompletionChunk  # the chunk whose fragment named the call
+    choice: int
+    id: str  # "" while the server has sent none
+    name: str
+
+
 class _ToolCallState:
     __slots__ = (
         "arguments",
@@ -108,17 +129,21 @@ class _ToolCallState:
         self.extras: dict[str, Any] = {}  # unnamed fields of the fragments, by JSON key
         self.function_extras: dict[str, Any] = {}
 
-    def merge(self, delta: ChoiceDeltaToolCall) -> None:
+    def merge(self, delta: ChoiceDeltaToolCall) -> bool:
+        """Merge one fragment; True when it is the fragment that gave the call its name."""
         if self.id is None:
             self.id = delta.id or None
         if self.type is None:
             self.type = delta.type
+        named = False
         function = delta.function
         if function is not None:
             if self.name is None:
                 self.name = function.name
+                named = bool(function.name)
             if function.arguments:
                 self.arguments.append(function.arguments)
+        return named
 
     def merge_extras(self, delta: ChoiceDeltaToolCall) -> None:
         merged_extras(self.extras, delta)
@@ -316,6 +341,7 @@ class ChatCompletionAccumulator:
         "_system_fingerprint",
         "_usage",
         "failed",
+        "started_calls",
     )
 
     def __init__(self) -> None:
@@ -330,6 +356,8 @@ class ChatCompletionAccumulator:
         self._extras: dict[str, Any] = {}  # the chunks' unnamed fields
         self.failed = False
         """A choice ended with `finish_reason: "error"`: the provider gave up part way."""
+        self.started_calls: list[StartedCall] = []
+        """Every tool call named so far, in the order of the fragments that named them."""
 
     def add(self, chunk: ChatCompletionChunk) -> None:
         """Merge one chunk into the completion."""
@@ -380,7 +408,10 @@ class ChatCompletionAccumulator:
                                 add_arguments(function.arguments)
                             continue
                         call = state.call_for(fragment)
-                        call.merge(fragment)
+                        if call.merge(fragment):
+                            self.started_calls.append(
+                                StartedCall(chunk, state.index, call.id or "", call.name or "")
+                            )
                         touched.append(call.arguments)
                         if lossless:
                             call.merge_extras(fragment)

@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from ._accumulate import ChatCompletionAccumulator, normalize_chunk_quirks
+from ._accumulate import ChatCompletionAccumulator, StartedCall, normalize_chunk_quirks
 from ._closing import AsyncCloseable
 from ._exceptions import (
     APIConnectionError,
@@ -83,6 +83,7 @@ class ChatStream(AsyncCloseable):
         self._error: APIError | None = None
         self._ended = False  # nothing more will be read from the network
         self._complete = False  # the server ended the stream properly
+        self._calls_reported = 0  # how many of the accumulator's started calls were asked for
         self.request_id = response.request_id
         """The `x-request-id` of the response, for support requests."""
         self.headers = response.headers
@@ -119,6 +120,21 @@ class ChatStream(AsyncCloseable):
         """Stop reading and release the connection; chunks not yet read are dropped."""
         self._ended = True
         self._response.close()
+
+    def calls_started_by(self, chunk: ChatCompletionChunk) -> list[StartedCall]:
+        """The tool calls `chunk` started: those one of its fragments gave a name.
+
+        For events as the stream goes; ask for every chunk, in the order they came. The
+        accumulator decides which call a fragment belongs to, so these are exactly the calls
+        of the final completion.
+        """
+        started = self._accumulator.started_calls
+        first = end = self._calls_reported
+        # The accumulator is up to a batch ahead of the chunk handed out: only this chunk's.
+        while end < len(started) and started[end].chunk is chunk:
+            end += 1
+        self._calls_reported = end
+        return started[first:end]
 
     def snapshot(self) -> ChatCompletion:
         """The completion assembled from the chunks that arrived so far."""

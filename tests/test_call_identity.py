@@ -1,0 +1,123 @@
+"""Which call a streamed fragment belongs to is decided once, by the accumulator.
+
+The agent's live `ToolCallStarted` events used to apply a rule of their own (`id or index`)
+while the accumulator went by index, then id, with an empty id as no id: a fragment that
+repeated `name` without an `id` was one call in the completion and a second, id-less
+`ToolCallStarted` in the events. Each test streams through a real socket and checks that the
+events name exactly the calls the final completion holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from asynctool import Agent, AsyncClient, ToolCallReady, ToolCallStarted, tool
+from tests.conftest import LocalServer, chunk, sse, stream
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@pytest.fixture
+async def client(server: LocalServer) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(base_url=server.base_url, api_key="sk-test", max_retries=0) as c:
+        yield c
+
+
+def fragment(index: int | None = 0, **fields: Any) -> dict[str, Any]:
+    """One tool-call fragment: `name` and `arguments` go into `function`."""
+    function = {k: fields.pop(k) for k in ("name", "arguments") if k in fields}
+    out: dict[str, Any] = {**fields, "function": function}
+    if index is not None:
+        out["index"] = index
+    return out
+
+
+async def started_and_ready(
+    server: LocalServer, client: AsyncClient, *fragments: dict[str, Any]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Stream one turn of these fragments, then an answer; the started and the ready calls."""
+    calls = [chunk(role="assistant")]
+    calls += [chunk(tool_calls=[f]) for f in fragments]
+    calls.append(chunk(finish_reason="tool_calls"))
+    server.script(
+        stream(sse(*calls)),
+        stream(sse(chunk("done", role="assistant"), chunk(finish_reason="stop"))),
+    )
+    agent = Agent(client, model="m", tools=[add])
+    async with agent.run_stream("add") as events:
+        seen = [event async for event in events]
+    started = [(e.id, e.name) for e in seen if isinstance(e, ToolCallStarted)]
+    ready = [(e.call.id, e.call.function.name) for e in seen if isinstance(e, ToolCallReady)]
+    return started, ready
+
+
+async def test_a_name_repeated_without_an_id_starts_no_second_call(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    started, ready = await started_and_ready(
+        server,
+        client,
+        fragment(id="call_1", type="function", name="add", arguments='{"a": 1,'),
+        fragment(name="add", arguments=' "b": 2}'),
+    )
+    assert ready == [("call_1", "add")]
+    assert started == [("call_1", "add")]
+
+
+async def test_an_empty_id_is_no_id(server: LocalServer, client: AsyncClient) -> None:
+    # DashScope repeats `"id": ""` (and the name) on every fragment after a call's first.
+    started, ready = await started_and_ready(
+        server,
+        client,
+        fragment(id="call_1", type="function", name="add", arguments='{"a": 1,'),
+        fragment(id="", name="add", arguments=' "b": 2}'),
+    )
+    assert ready == [("call_1", "add")]
+    assert started == [("call_1", "add")]
+
+
+async def test_new_ids_at_index_zero_are_new_calls(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    # Some servers send every call as `index: 0`; the id tells them apart.
+    started, ready = await started_and_ready(
+        server,
+        client,
+        fragment(id="a", type="function", name="add", arguments='{"a": 1, "b": 2}'),
+        fragment(id="b", type="function", name="add", arguments='{"a": 3, "b": 4}'),
+    )
+    assert ready == [("a", "add"), ("b", "add")]
+    assert started == ready
+
+
+async def test_a_name_after_the_id_starts_the_call_then(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    started, ready = await started_and_ready(
+        server,
+        client,
+        fragment(id="call_1", type="function"),
+        fragment(name="add", arguments='{"a": 1, "b": 2}'),
+        fragment(index=1, id="call_2", type="function", name="add", arguments='{"a": 3, "b": 4}'),
+    )
+    assert ready == [("call_1", "add"), ("call_2", "add")]
+    assert started == ready
+
+
+async def test_fragments_without_index_go_by_id(server: LocalServer, client: AsyncClient) -> None:
+    started, ready = await started_and_ready(
+        server,
+        client,
+        fragment(None, id="a", type="function", name="add", arguments='{"a": 1,'),
+        fragment(None, name="add", arguments=' "b": 2}'),
+        fragment(None, id="b", type="function", name="add", arguments='{"a": 3, "b": 4}'),
+    )
+    assert ready == [("a", "add"), ("b", "add")]
+    assert started == ready
