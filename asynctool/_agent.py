@@ -1,15 +1,17 @@
 """`Agent`: send the conversation, run the tool calls, feed the results back, until an answer.
 
 This module holds the configuration (`Agent`) and the streaming handle (`AgentStream`); the loop
-itself, written once for both `run` and `run_stream`, is `_run.Run`.
+itself, written once for both `run` and `run_stream`, is `_run.Run`. Each run gets the agent's
+settings, frozen, and the agent's ways of acting: its client sends the requests, its
+`ToolExecutor` runs the calls. The loop knows nothing else of the agent.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import (
-    Awaitable,
     Callable,
     Iterable,
     Mapping,
@@ -36,10 +38,9 @@ from ._execute import (
 )
 from ._output import OutputSpec
 from ._request import ChatCompletionRequest, ParseParams, build_body
-from ._run import Run
+from ._run import AfterResponse, Execute, Run, RunSettings, Send
 from ._tools import Tool, ToolRegistry
 from ._types import (
-    ChatCompletion,
     Message,
     UserMessage,
 )
@@ -49,8 +50,6 @@ __all__ = ["Agent", "AgentOptions", "AgentStream"]
 logger = logging.getLogger("asynctool")
 
 OutputT = TypeVar("OutputT")
-AfterResponse = Callable[[ChatCompletion], Awaitable[None]]
-"""An async hook called with every completion the run receives."""
 
 
 class AgentOptions(ParseParams, total=False):
@@ -212,6 +211,34 @@ class Agent(Generic[OutputT]):
             model=self.model, messages=[UserMessage(content="")], stream=False, params=params
         )
 
+    def settings(self) -> RunSettings:
+        """This agent's settings, as a run gets them (frozen: a run is not changed by what is
+        done to the agent while it runs)."""
+        return RunSettings(
+            request=self.base_request(),
+            tool_choice=self.tool_choice,
+            instructions=self.instructions,
+            max_turns=self.max_turns,
+            max_tool_calls_per_turn=self.max_tool_calls_per_turn,
+            max_tool_errors=self.max_tool_errors,
+            accept_finish_reasons=self.accept_finish_reasons,
+            reset_tool_choice=self.reset_tool_choice,
+            after_response=self.after_response,
+            output=self.output,
+            output_retries=self.output_retries,
+        )
+
+    def _start(self, input: str | Sequence[Any], deps: Any, *, stream: bool) -> Run:
+        """A run of this agent, with its two ways of acting on the world."""
+        # Partials, not closures: no extra frame per turn. `_send` takes a request already
+        # checked, as `base_request` built it.
+        send: Send = functools.partial(
+            self.client.chat.completions._send, extra_body=self.params.get("extra_body")
+        )
+        # Slots are per run: a sync tool's thread left running in one turn counts in the next.
+        execute: Execute = functools.partial(self.executor.run, slots=self.executor.slots())
+        return Run(self.settings(), input, deps, send=send, execute=execute, stream=stream)
+
     async def run(self, input: str | Sequence[Any], *, deps: Any = None) -> RunResult[OutputT]:
         """Run to the final answer.
 
@@ -227,7 +254,7 @@ class Agent(Generic[OutputT]):
             APIError and its subclasses: the server or the connection failed; `messages`
             holds the transcript up to it.
         """
-        async for event in Run(self, input, deps, stream=False).events():
+        async for event in self._start(input, deps, stream=False).events():
             if isinstance(event, RunCompleted):
                 result: RunResult[OutputT] = event.result
                 return result
@@ -239,7 +266,7 @@ class Agent(Generic[OutputT]):
         Use it as `async with agent.run_stream(...) as events: async for event in events:`;
         leaving the block early cancels running tools and closes the open response.
         """
-        return AgentStream(Run(self, input, deps, stream=True))
+        return AgentStream(self._start(input, deps, stream=True))
 
 
 class AgentStream(AsyncCloseable):

@@ -11,12 +11,13 @@ This is the one place that decides what becomes a tool message and what propagat
   arguments into ones the tool refuses): raised to the caller, never shown to the model,
   and the call does not run. The hook is the user's code; the model cannot fix it.
 - cancellation, `KeyboardInterrupt` and `SystemExit`: propagate, bare, however many calls the
-  turn has. The caller answers every call the turn did not finish with a synthetic
-  "cancelled" message, so the transcript stays valid.
+  turn has. The results of the calls that did finish go with the error (`_run.keep_finished`),
+  and the loop answers every other call with a synthetic "cancelled" message, so the
+  transcript stays valid and does not call "cancelled" a call that ran.
 
 Calls run concurrently in an anyio task group bounded by the run's `Slots`; a tool marked
-`sequential` runs alone, after the others. Outcomes are written by position, so tool messages
-keep the order of the calls, not of completion.
+`sequential` runs alone, after the others. Results are kept by position, so they (and the
+tool messages) keep the order of the calls, not of completion.
 
 A sync tool cannot be interrupted: past its timeout (or when its run is cancelled) the wait for
 it ends, and its thread runs on. That thread keeps its slot until it returns, so a tool that
@@ -32,21 +33,22 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import msgspec
 
+from ._events import ToolResult
 from ._exceptions import ToolArgumentsError, ToolError, ToolTimeoutError, UnknownToolError
+from ._run import keep_finished
 from ._tools import Tool, ToolContext, ToolRegistry
-from ._types import ToolCall, ToolMessage
+from ._types import ToolCall
 
 __all__ = [
     "Deny",
     "Rewrite",
     "Slots",
     "ToolExecutor",
-    "ToolOutcome",
     "default_error_handler",
 ]
 
@@ -79,27 +81,6 @@ ToolErrorHandler = Callable[[ToolCall, Exception], str]
 
 # What a tool may raise that is not its own failure: the user, or the interpreter, stopping.
 _INTERRUPTS = (KeyboardInterrupt, SystemExit)
-
-
-@dataclass(slots=True)
-class ToolOutcome:
-    """How one call ended: the text for its tool message, and what the tool returned.
-
-    `arguments` is the argument text a `Rewrite` ran the tool with, None when it was the
-    model's own.
-    """
-
-    content: str
-    is_error: bool = False
-    duration: float = 0.0
-    value: Any = None
-    arguments: str | None = None
-
-    def message(self, call: ToolCall) -> ToolMessage:
-        return ToolMessage(content=self.content, tool_call_id=call.id)
-
-
-CANCELLED = ToolOutcome("Error: this tool call was cancelled before it finished.", is_error=True)
 
 
 def default_error_handler(call: ToolCall, error: Exception) -> str:
@@ -222,21 +203,39 @@ class ToolExecutor:
     async def run(
         self,
         calls: Sequence[ToolCall],
-        outcomes: list[ToolOutcome | None],
+        context: Callable[[ToolCall], ToolContext[Any]],
+        slots: Slots,
+    ) -> list[ToolResult]:
+        """Run every call; the results, in call order.
+
+        What ends the turn (a hook's or handler's error, an interrupt, a cancellation) is
+        raised as it is, carrying the results of the calls that finished (`keep_finished`).
+        """
+        if len(calls) == 1:  # nothing to run beside it: no task group needed
+            return [await self._run_one(calls[0], context(calls[0]), slots, bounded=False)]
+        results: list[ToolResult | None] = [None] * len(calls)
+        try:
+            await self._run_many(calls, results, context, slots)
+        except BaseException as error:
+            keep_finished(error, results)
+            raise
+        # Every position is filled: a call that did not finish raised out of `_run_many`.
+        return cast("list[ToolResult]", results)
+
+    async def _run_many(
+        self,
+        calls: Sequence[ToolCall],
+        results: list[ToolResult | None],
         context: Callable[[ToolCall], ToolContext[Any]],
         slots: Slots,
     ) -> None:
-        """Run every call, writing each outcome at its call's position as it finishes."""
-        if len(calls) == 1:  # nothing to run beside it: no task group needed
-            outcomes[0] = await self._run_one(calls[0], context(calls[0]), slots, bounded=False)
-            return
         fatal: list[BaseException] = []
         alone = [i for i, call in enumerate(calls) if self._is_sequential(call)]
         async with anyio.create_task_group() as group:
 
             async def one(i: int) -> None:
                 try:
-                    outcomes[i] = await self._run_one(calls[i], context(calls[i]), slots)
+                    results[i] = await self._run_one(calls[i], context(calls[i]), slots)
                 except anyio.get_cancelled_exc_class():
                     raise  # the group's own cancellation, or the run's
                 except BaseException as exc:
@@ -252,7 +251,7 @@ class ToolExecutor:
         for i in alone:
             if fatal:
                 break
-            outcomes[i] = await self._run_one(calls[i], context(calls[i]), slots, bounded=False)
+            results[i] = await self._run_one(calls[i], context(calls[i]), slots, bounded=False)
         if fatal:
             raise next((e for e in fatal if isinstance(e, _INTERRUPTS)), fatal[0])
 
@@ -262,7 +261,7 @@ class ToolExecutor:
 
     async def _run_one(
         self, call: ToolCall, context: ToolContext[Any], slots: Slots, *, bounded: bool = True
-    ) -> ToolOutcome:
+    ) -> ToolResult:
         """One call, in a slot when it runs beside others, is sync (its thread may outlive the
         call) or a thread of an earlier turn still holds one."""
         tool = self.registry.get(call.function.name)
@@ -281,31 +280,46 @@ class ToolExecutor:
         tool: Tool[..., Any] | None,
         context: ToolContext[Any],
         slot: _Slot | None,
-    ) -> ToolOutcome:
+    ) -> ToolResult:
         arguments: str | bytes = call.function.arguments
         rewritten: str | None = None
         if tool is not None and self.before_tool_call is not None:
             # Outside the `try` below: what goes wrong in the hook is the user's bug, raised.
             decision = await self.before_tool_call(call, context)
             if isinstance(decision, Deny):
-                return ToolOutcome(decision.reason, is_error=True)
+                return ToolResult(
+                    call=call,
+                    content=decision.reason,
+                    is_error=True,
+                    duration=0.0,
+                    turn=context.turn,
+                )
             if decision is not None:
                 arguments = rewritten = _rewritten(call, tool, decision)
         started = time.perf_counter()
+        is_error = False
         try:
-            outcome = await self._attempt(call, tool, arguments, context, slot)
+            value = await self._attempt(call, tool, arguments, context, slot)
+            content = self.render(value)
         except Exception as error:
-            outcome = ToolOutcome(self._error_text(call, error), is_error=True)
-        outcome.duration = time.perf_counter() - started
-        outcome.arguments = rewritten
+            value, content, is_error = None, self._error_text(call, error), True
+        duration = time.perf_counter() - started
         logger.debug(
             "tool %s (%s) %s in %.3fs",
             call.function.name,
             call.id,
-            "failed" if outcome.is_error else "finished",
-            outcome.duration,
+            "failed" if is_error else "finished",
+            duration,
         )
-        return outcome
+        return ToolResult(
+            call=call,
+            content=content,
+            is_error=is_error,
+            duration=duration,
+            turn=context.turn,
+            value=value,
+            rewritten_arguments=rewritten,
+        )
 
     async def _attempt(
         self,
@@ -314,11 +328,12 @@ class ToolExecutor:
         arguments: str | bytes,
         context: ToolContext[Any],
         slot: _Slot | None,
-    ) -> ToolOutcome:
+    ) -> Any:
+        """What the tool returned."""
         if tool is None:
             raise UnknownToolError(call.function.name, [t.name for t in self.registry])
         try:
-            value = await self._call(tool, arguments, context, slot)
+            return await self._call(tool, arguments, context, slot)
         except asyncio.CancelledError as exc:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
@@ -328,7 +343,6 @@ class ToolExecutor:
             raise ToolError(
                 f"the tool {tool.name!r} raised CancelledError while it was not cancelled"
             ) from exc
-        return ToolOutcome(self.render(value), value=value)
 
     async def _call(
         self,

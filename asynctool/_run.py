@@ -13,14 +13,21 @@ cancellation in the middle of a turn still leaves every call answered.
 No task outlives a turn: tools run in a task group that is closed before anything is yielded
 (yielding inside a cancel scope would break it), and a stream is read inside `async with`, so
 leaving early or cancelling closes the HTTP response.
+
+The loop does no I/O of its own. It is given frozen settings (`RunSettings`) and the two things
+a run does to the world, as callables: `Send` a request (a `ChatCompletion`, or a `ChatStream`
+to read), and `Execute` a turn's calls (their `ToolResult`s). `Agent` hands it an HTTP client
+and a `ToolExecutor`; a test hands it a script and a recorder, and a workflow engine its own
+steps, and the loop is the same. This module imports neither the agent nor the executor.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
@@ -47,9 +54,8 @@ from ._exceptions import (
     ToolCallsTruncatedError,
     ToolErrorLimitExceeded,
 )
-from ._execute import CANCELLED, ToolOutcome
 from ._lossless import convert, wire_extras
-from ._request import StreamOptions, checked_messages
+from ._request import ChatCompletionRequest, StreamOptions, checked_messages
 from ._tools import ToolContext
 from ._types import (
     ChatCompletion,
@@ -59,47 +65,114 @@ from ._types import (
     Message,
     SystemMessage,
     ToolCall,
+    ToolMessage,
     Usage,
     UserMessage,
     assistant_message,
 )
 
 if TYPE_CHECKING:
-    from ._agent import Agent
+    from ._output import OutputSpec
     from ._stream import ChatStream
 
-__all__ = ["Run"]
+__all__ = ["AfterResponse", "Execute", "Run", "RunSettings", "Send", "keep_finished"]
 
 logger = logging.getLogger("asynctool")
 
 _FORCING_CHOICES = ("required",)
 
+AfterResponse: TypeAlias = Callable[[ChatCompletion], Awaitable[None]]
+"""An async hook called with every completion the run receives."""
+
+Send: TypeAlias = "Callable[[ChatCompletionRequest], Awaitable[ChatCompletion | ChatStream]]"
+"""Sends one turn's request: a `ChatCompletion`, or with `stream=True` a `ChatStream`, which
+the loop reads inside `async with` and closes."""
+
+Execute: TypeAlias = Callable[
+    [Sequence[ToolCall], Callable[[ToolCall], ToolContext[Any]]], Awaitable[list[ToolResult]]
+]
+"""Runs one turn's calls, each with the context the loop makes for it; one result per call, in
+call order. What it raises ends the run; the calls it finished first go with the error
+(`keep_finished`), and the loop answers the others as cancelled."""
+
+CANCELLED = "Error: this tool call was cancelled before it finished."
+_FINISHED = "_asynctool_finished"  # the attribute `keep_finished` sets on an error
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """What a run knows of its agent, fixed when it starts (see `Agent` for each one).
+
+    `request` is the request every turn starts from, already checked; a turn replaces its
+    `messages`, `tool_choice` and `stream`.
+    """
+
+    request: ChatCompletionRequest
+    tool_choice: str | Mapping[str, Any] | None = None
+    instructions: str | None = None
+    max_turns: int = 10
+    max_tool_calls_per_turn: int = 32
+    max_tool_errors: int = 3
+    accept_finish_reasons: frozenset[str] = frozenset()
+    reset_tool_choice: bool = True
+    after_response: AfterResponse | None = None
+    output: OutputSpec[Any] | None = None
+    output_retries: int = 1
+
+
+def keep_finished(error: BaseException, results: Sequence[ToolResult | None]) -> None:
+    """Let `error`, which ends a turn, carry the results of the calls that finished before it
+    (None for the others, in call order): the transcript then keeps what ran, rather than
+    telling the model that a call which did its work was cancelled."""
+    try:
+        setattr(error, _FINISHED, tuple(results))
+    except AttributeError:  # an exception class with __slots__: its calls read "cancelled"
+        pass
+
 
 class Run:
-    """One run's state, and the loop over it."""
+    """One run's state, and the loop over it.
 
-    def __init__(self, agent: Agent[Any], input: str | Sequence[Any], deps: Any, *, stream: bool):
-        self.agent = agent
+    Args:
+        settings: the agent's settings for this run.
+        input: the user's text, or a whole conversation (dicts or message structs).
+        deps: handed to tools as `ToolContext.deps`.
+        send: sends a turn's request (see `Send`).
+        execute: runs a turn's tool calls (see `Execute`).
+        stream: whether turns are streamed (and events yielded as chunks arrive).
+    """
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        input: str | Sequence[Any],
+        deps: Any,
+        *,
+        send: Send,
+        execute: Execute,
+        stream: bool,
+    ) -> None:
+        self.settings = settings
         self.deps = deps
+        self.send = send
+        self.execute = execute
         self.stream = stream
-        self.messages = _transcript(input, agent.instructions)
+        self.messages = _transcript(input, settings.instructions)
         self.usage = Usage()
         self.turns = 0
         self.tool_errors = 0  # failed calls in a row
-        self.tool_choice = agent.tool_choice
-        self.output_retries = agent.output_retries
-        self.base = agent.base_request()
-        self.extra_body = agent.params.get("extra_body")
-        self.slots = agent.executor.slots()
+        self.tool_choice = settings.tool_choice
+        self.output_retries = settings.output_retries
+        self.base = settings.request
         self.tool_results: list[ToolResult] = []
 
     async def events(self) -> AsyncGenerator[AgentEvent, None]:
         """The loop: yields every event of the run, the last one `RunCompleted`."""
         try:
             while True:
-                if self.turns >= self.agent.max_turns:
+                if self.turns >= self.settings.max_turns:
                     raise MaxTurnsExceeded(
-                        f"The run reached max_turns={self.agent.max_turns} while the model "
+                        f"The run reached max_turns={self.settings.max_turns} while the model "
                         "was still calling tools"
                     )
                 self.turns += 1
@@ -113,8 +186,8 @@ class Run:
                             yield event
                 assert completion is not None
                 yield self._account(completion)
-                if self.agent.after_response is not None:
-                    await self.agent.after_response(completion)
+                if self.settings.after_response is not None:
+                    await self.settings.after_response(completion)
                 calls = self._tool_calls(completion)
                 if not calls:
                     result = self._finish(completion)
@@ -127,7 +200,7 @@ class Run:
                         yield ToolCallReady(call=call, turn=self.turns)
                 except BaseException:
                     # Left between the assistant message and its tool messages: answer them.
-                    self.messages.extend(CANCELLED.message(call) for call in calls)
+                    self.messages.extend(_cancelled(call) for call in calls)
                     raise
                 for tool_result in await self._run_tools(calls):
                     yield tool_result
@@ -144,7 +217,7 @@ class Run:
             stream=True if self.stream else None,
             stream_options=_with_usage(self.base.stream_options) if self.stream else None,
         )
-        sent = await self.agent.client.chat.completions._send(request, self.extra_body)
+        sent = await self.send(request)
         if isinstance(sent, ChatCompletion):
             for call in _first_message_calls(sent):
                 yield ToolCallStarted(id=call.id, name=call.function.name, turn=self.turns)
@@ -203,7 +276,7 @@ class Run:
                 "max_tokens or max_completion_tokens",
                 completion=completion,
             )
-        cap = self.agent.max_tool_calls_per_turn
+        cap = self.settings.max_tool_calls_per_turn
         if len(calls) > cap:
             # Before the assistant message is appended, as for truncated calls: the transcript
             # stays one that can be sent again, and `completion` holds the calls.
@@ -213,34 +286,26 @@ class Run:
                 completion=completion,
             )
         self.messages.append(assistant_message(choice.message, tool_calls=calls))
-        if self.agent.reset_tool_choice and _is_forcing(self.tool_choice):
+        if self.settings.reset_tool_choice and _is_forcing(self.tool_choice):
             self.tool_choice = "auto"
         return calls
 
     async def _run_tools(self, calls: list[ToolCall]) -> list[ToolResult]:
-        outcomes: list[ToolOutcome | None] = [None] * len(calls)
         try:
-            await self.agent.executor.run(calls, outcomes, self._context, self.slots)
-        finally:
-            # Runs on errors and cancellation too: every call gets its tool message.
-            done = [outcome or CANCELLED for outcome in outcomes]
+            results = await self.execute(calls, self._context)
+        except BaseException as error:
+            # On errors and cancellation too, every call gets its tool message.
+            finished = getattr(error, _FINISHED, ())
             self.messages.extend(
-                outcome.message(call) for call, outcome in zip(calls, done, strict=True)
+                _answer_or_cancel(call, finished, i) for i, call in enumerate(calls)
             )
-        results = [
-            ToolResult(
-                call=call,
-                content=outcome.content,
-                is_error=outcome.is_error,
-                duration=outcome.duration,
-                turn=self.turns,
-                value=outcome.value,
-                rewritten_arguments=outcome.arguments,
-            )
-            for call, outcome in zip(calls, done, strict=True)
-        ]
+            raise
+        self.messages.extend(
+            ToolMessage(content=result.content, tool_call_id=call.id)
+            for call, result in zip(calls, results, strict=True)
+        )
         self.tool_results.extend(results)
-        self._count_errors(done)
+        self._count_errors(results)
         return results
 
     def _context(self, call: ToolCall) -> ToolContext[Any]:
@@ -252,13 +317,13 @@ class Run:
             turn=self.turns,
         )
 
-    def _count_errors(self, outcomes: list[ToolOutcome]) -> None:
-        for outcome in outcomes:
-            self.tool_errors = self.tool_errors + 1 if outcome.is_error else 0
-        if self.tool_errors >= self.agent.max_tool_errors:
+    def _count_errors(self, results: list[ToolResult]) -> None:
+        for result in results:
+            self.tool_errors = self.tool_errors + 1 if result.is_error else 0
+        if self.tool_errors >= self.settings.max_tool_errors:
             raise ToolErrorLimitExceeded(
                 f"{self.tool_errors} tool calls in a row failed (max_tool_errors="
-                f"{self.agent.max_tool_errors}); the last said: {outcomes[-1].content[:200]}"
+                f"{self.settings.max_tool_errors}); the last said: {results[-1].content[:200]}"
             )
 
     def _finish(self, completion: ChatCompletion) -> RunResult[Any] | None:
@@ -266,7 +331,7 @@ class Run:
         choice = completion.choices[0]
         message = choice.message
         reason = choice.finish_reason
-        accepted = self.agent.accept_finish_reasons
+        accepted = self.settings.accept_finish_reasons
         if reason in ("length", "content_filter") and reason not in accepted:
             raise FinishReasonError.of(
                 reason,
@@ -276,11 +341,11 @@ class Run:
             )
         self.messages.append(message.to_param())
         output: Any = message.content
-        if self.agent.output is not None:
+        if self.settings.output is not None:
             if message.refusal:
                 raise RefusalError(message.refusal, completion=completion)
             try:
-                output = self.agent.output.parse(message.content)
+                output = self.settings.output.parse(message.content)
             except OutputValidationError as error:
                 error.completion = completion
                 if self.output_retries <= 0:
@@ -302,6 +367,20 @@ class Run:
         error.messages = self.messages
         if isinstance(error, AgentError | OutputError):
             error.usage = self.usage
+
+
+def _cancelled(call: ToolCall) -> ToolMessage:
+    return ToolMessage(content=CANCELLED, tool_call_id=call.id)
+
+
+def _answer_or_cancel(call: ToolCall, finished: Sequence[ToolResult | None], i: int) -> ToolMessage:
+    """The tool message of a call whose turn failed: its result if it finished, else cancelled."""
+    result = finished[i] if i < len(finished) else None
+    # `is`: an error that went through another run (an agent inside a tool) may carry the
+    # results of that run's calls, which are not this turn's.
+    if result is None or result.call is not call:
+        return _cancelled(call)
+    return ToolMessage(content=result.content, tool_call_id=call.id)
 
 
 def _transcript(input: str | Sequence[Any], instructions: str | None) -> list[Message]:

@@ -165,6 +165,31 @@ async def test_a_bad_decision_among_several_calls_stops_them_all(serve: Serve) -
     assert len(server.requests) == 1
 
 
+async def test_a_call_that_ran_before_the_turn_failed_keeps_its_result(serve: Serve) -> None:
+    @tool
+    async def transfer(to: str) -> str:
+        """Move money."""
+        return f"moved to {to}"
+
+    async def approve(call: ToolCall, context: ToolContext[Any]) -> Any:
+        if call.id == "bad":
+            await asyncio.sleep(0.1)  # the other call has finished by then
+            return False
+        return None
+
+    _, client = await serve(
+        tool_calls(call("transfer", {"to": "a"}, id="ok"), call("transfer", {"to": "b"}, id="bad"))
+    )
+    agent = Agent(client, model="m", tools=[transfer], before_tool_call=approve)
+    stream = agent.run_stream("go")
+    with pytest.raises(TypeError, match="returned False for the call bad"):
+        await drain(stream)
+    ran, stopped = stream.messages[-2:]
+    # Sent again, the transcript must not tell the model that a transfer which happened did not.
+    assert isinstance(ran, ToolMessage) and ran.content == "moved to a"
+    assert isinstance(stopped, ToolMessage) and "cancelled" in str(stopped.content)
+
+
 async def test_a_rewrite_the_tool_refuses_is_the_hooks_bug(serve: Serve) -> None:
     ran: list[int] = []
 
