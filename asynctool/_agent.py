@@ -38,7 +38,8 @@ from ._execute import (
 )
 from ._output import OutputSpec
 from ._request import ChatCompletionRequest, ParseParams, build_body
-from ._run import AfterResponse, Execute, Run, RunSettings, Send
+from ._run import Run
+from ._seam import AfterResponse, Execute, RunSettings, Send
 from ._tools import Tool, ToolRegistry
 from ._types import (
     Message,

@@ -11,7 +11,7 @@ This is the one place that decides what becomes a tool message and what propagat
   arguments into ones the tool refuses): raised to the caller, never shown to the model,
   and the call does not run. The hook is the user's code; the model cannot fix it.
 - cancellation, `KeyboardInterrupt` and `SystemExit`: propagate, bare, however many calls the
-  turn has. The results of the calls that did finish go with the error (`_run.keep_finished`),
+  turn has. The results of the calls that did finish go with the error (`_seam.keep_finished`),
   and the loop answers every other call with a synthetic "cancelled" message, so the
   transcript stays valid and does not call "cancelled" a call that ran.
 
@@ -40,7 +40,7 @@ import msgspec
 
 from ._events import ToolResult
 from ._exceptions import ToolArgumentsError, ToolError, ToolTimeoutError, UnknownToolError
-from ._run import keep_finished
+from ._seam import keep_finished
 from ._tools import Tool, ToolContext, ToolRegistry
 from ._types import ToolCall
 

@@ -16,18 +16,18 @@ leaving early or cancelling closes the HTTP response.
 
 The loop does no I/O of its own. It is given frozen settings (`RunSettings`) and the two things
 a run does to the world, as callables: `Send` a request (a `ChatCompletion`, or a `ChatStream`
-to read), and `Execute` a turn's calls (their `ToolResult`s). `Agent` hands it an HTTP client
-and a `ToolExecutor`; a test hands it a script and a recorder, and a workflow engine its own
-steps, and the loop is the same. This module imports neither the agent nor the executor.
+to read), and `Execute` a turn's calls (their `ToolResult`s); `_seam.py` holds that contract.
+`Agent` hands it an HTTP client and a `ToolExecutor`; a test hands it a script and a recorder,
+and a workflow engine its own steps, and the loop is the same. This module imports neither
+the agent nor the executor.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -55,7 +55,8 @@ from ._exceptions import (
     ToolErrorLimitExceeded,
 )
 from ._lossless import convert, wire_extras
-from ._request import ChatCompletionRequest, StreamOptions, checked_messages
+from ._request import StreamOptions, checked_messages
+from ._seam import Execute, RunSettings, Send, finished
 from ._tools import ToolContext
 from ._types import (
     ChatCompletion,
@@ -72,62 +73,15 @@ from ._types import (
 )
 
 if TYPE_CHECKING:
-    from ._output import OutputSpec
     from ._stream import ChatStream
 
-__all__ = ["AfterResponse", "Execute", "Run", "RunSettings", "Send", "keep_finished"]
+__all__ = ["Run"]
 
 logger = logging.getLogger("asynctool")
 
 _FORCING_CHOICES = ("required",)
 
-AfterResponse: TypeAlias = Callable[[ChatCompletion], Awaitable[None]]
-"""An async hook called with every completion the run receives."""
-
-Send: TypeAlias = "Callable[[ChatCompletionRequest], Awaitable[ChatCompletion | ChatStream]]"
-"""Sends one turn's request: a `ChatCompletion`, or with `stream=True` a `ChatStream`, which
-the loop reads inside `async with` and closes."""
-
-Execute: TypeAlias = Callable[
-    [Sequence[ToolCall], Callable[[ToolCall], ToolContext[Any]]], Awaitable[list[ToolResult]]
-]
-"""Runs one turn's calls, each with the context the loop makes for it; one result per call, in
-call order. What it raises ends the run; the calls it finished first go with the error
-(`keep_finished`), and the loop answers the others as cancelled."""
-
 CANCELLED = "Error: this tool call was cancelled before it finished."
-_FINISHED = "_asynctool_finished"  # the attribute `keep_finished` sets on an error
-
-
-@dataclass(frozen=True, slots=True)
-class RunSettings:
-    """What a run knows of its agent, fixed when it starts (see `Agent` for each one).
-
-    `request` is the request every turn starts from, already checked; a turn replaces its
-    `messages`, `tool_choice` and `stream`.
-    """
-
-    request: ChatCompletionRequest
-    tool_choice: str | Mapping[str, Any] | None = None
-    instructions: str | None = None
-    max_turns: int = 10
-    max_tool_calls_per_turn: int = 32
-    max_tool_errors: int = 3
-    accept_finish_reasons: frozenset[str] = frozenset()
-    reset_tool_choice: bool = True
-    after_response: AfterResponse | None = None
-    output: OutputSpec[Any] | None = None
-    output_retries: int = 1
-
-
-def keep_finished(error: BaseException, results: Sequence[ToolResult | None]) -> None:
-    """Let `error`, which ends a turn, carry the results of the calls that finished before it
-    (None for the others, in call order): the transcript then keeps what ran, rather than
-    telling the model that a call which did its work was cancelled."""
-    try:
-        setattr(error, _FINISHED, tuple(results))
-    except AttributeError:  # an exception class with __slots__: its calls read "cancelled"
-        pass
 
 
 class Run:
@@ -295,10 +249,8 @@ class Run:
             results = await self.execute(calls, self._context)
         except BaseException as error:
             # On errors and cancellation too, every call gets its tool message.
-            finished = getattr(error, _FINISHED, ())
-            self.messages.extend(
-                _answer_or_cancel(call, finished, i) for i, call in enumerate(calls)
-            )
+            done = finished(error)
+            self.messages.extend(_answer_or_cancel(call, done, i) for i, call in enumerate(calls))
             raise
         self.messages.extend(
             ToolMessage(content=result.content, tool_call_id=call.id)

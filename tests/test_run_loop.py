@@ -34,7 +34,8 @@ from asynctool import (
     UserMessage,
 )
 from asynctool._request import ChatCompletionRequest, build_body
-from asynctool._run import Run, RunSettings, keep_finished
+from asynctool._run import Run
+from asynctool._seam import RunSettings, keep_finished
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
 
@@ -219,12 +220,13 @@ def test_settings_are_frozen() -> None:
 
 
 def test_the_loop_imports_neither_its_agent_nor_the_world() -> None:
-    """`_run` reaches the client and the tools only through the callables it is given."""
-    source = Path(asynctool.__file__).parent / "_run.py"
-    imported = {
-        node.module
-        for node in ast.walk(ast.parse(source.read_text()))
-        if isinstance(node, ast.ImportFrom) and node.level == 1
-    }
-    assert not imported & {"_agent", "_execute", "_client", "_transport"}
-    assert "aiohttp" not in source.read_text()
+    """The loop reaches the client and the tools only through the callables it is given."""
+    for name in ("_run.py", "_seam.py"):
+        source = (Path(asynctool.__file__).parent / name).read_text()
+        imported = {
+            node.module
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.ImportFrom) and node.level == 1
+        }
+        assert not imported & {"_agent", "_execute", "_client", "_transport"}, name
+        assert "aiohttp" not in source, name
