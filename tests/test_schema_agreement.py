@@ -117,13 +117,9 @@ class PetDog(pydantic.BaseModel):
 class Account(pydantic.BaseModel):
     """Account details."""
 
-    email: str
     age: int = pydantic.Field(ge=0, lt=150)
-    score: float = pydantic.Field(gt=0, le=1)
-    level: Level = Level.LOW
     color: Color | None = None
     home: Address
-    others: list[Address] = []
     pet: Annotated[PetCat | PetDog, pydantic.Field(discriminator="kind")]
     created: dt.datetime
     aware: pydantic.AwareDatetime
@@ -144,9 +140,7 @@ class Loose(pydantic.BaseModel):
 
 
 ACCOUNT = {
-    "email": "ada@example.com",
     "age": 36,
-    "score": 0.5,
     "home": {"city": "London", "zip": "01234"},
     "pet": {"kind": "cat", "lives": 9},
     "created": "2024-05-01T10:00:00Z",
@@ -171,7 +165,8 @@ SUBJECTS: list[tuple[str, Any, Any, bool]] = [
     ("none", None, None, True),
     ("optional", int | None, None, True),
     ("union", int | str, "a", True),
-    ("literal", Literal["a", "b", 3], 3, True),
+    ("literal", Literal["a", "b"], "b", True),
+    ("literal-int", Literal[3, 5], 3, True),
     ("enum", Color, "red", True),
     ("intenum", Level, 2, True),
     ("datetime", dt.datetime, "2024-05-01T10:00:00Z", True),
@@ -288,14 +283,14 @@ _CUSTOM_FORMATS = {
 def _draft7(node: Any, defs: dict[str, Any], depth: int = 0) -> Any:
     """The schema as hypothesis-jsonschema reads it (draft 7: no `prefixItems`, no recursion).
 
-    `$ref`s are written out, three deep: a recursive type's deeper levels may be empty only.
+    `$ref`s are written out, two levels deep: deeper, a recursive type can only be empty.
     """
     if isinstance(node, list):
         return [_draft7(item, defs, depth) for item in node]
     if not isinstance(node, dict):
         return node
     if "$ref" in node:
-        if depth > 3:
+        if depth > 1:
             return {"not": {}}
         body = defs[node["$ref"].rpartition("/")[2]]
         return _draft7({**body, **{k: v for k, v in node.items() if k != "$ref"}}, defs, depth + 1)
@@ -385,15 +380,7 @@ def case(subject: str, way: str) -> Case:
 
 # A parameter with a default is written the same way whatever its type (`T | Unset`, nullable in
 # strict mode), so a few types stand for all there.
-DEFAULTED = {
-    "str-length",
-    "int-bounds",
-    "datetime",
-    "decimal",
-    "struct",
-    "tagged-union",
-    "pydantic",
-}
+DEFAULTED = {"str-length", "int-bounds", "datetime", "decimal", "struct", "tagged-union"}
 
 
 def _ways(subject: str, strict_ok: bool) -> list[str]:
@@ -410,7 +397,7 @@ PARAMS = [
 ]
 
 _SETTINGS = settings(
-    max_examples=12,
+    max_examples=5,
     deadline=None,
     database=None,  # a failure is shrunk and printed; nothing to replay in CI's fresh clone
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -529,7 +516,7 @@ def test_what_the_tool_refuses_the_schema_refuses(subject: str, way: str, data: 
     start = data.draw(_generated(subject, way))
     if not check.is_valid(start):
         return
-    for _ in range(8):  # several near misses of one valid value: most are refused by both
+    for _ in range(6):  # several near misses of one valid value: most are refused by both
         candidate = data.draw(near(start))
         if not tested.accepts(candidate):
             assert not check.is_valid(candidate), candidate
@@ -667,3 +654,83 @@ def test_import_asynctool_imports_no_pydantic() -> None:
     code = "import asynctool, sys; print('pydantic' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- pydantic at the edges
+
+
+def test_a_pydantic_argument_that_does_not_fit_names_the_argument_and_why() -> None:
+    schema = function_schema(_fn(list[Address]))
+    with pytest.raises(ToolArgumentsError) as info:
+        schema.decode(
+            '{"x": [{"city": "Oslo", "zip": "01234"}, {"city": "O", "zip": "0123"}]}', tool="t"
+        )
+    assert str(info.value) == (  # pydantic's every reason for the first item that fails
+        't: argument `x[1].city`: string should have at least 2 characters, got "O"; '
+        "argument `x[1].zip`: string should match pattern '^[0-9]{5}$', got \"0123\""
+    )
+    assert info.value.path == "$.x[1].city"
+
+
+def test_a_pydantic_response_format_is_parsed_by_pydantic() -> None:
+    spec: OutputSpec[Any] = OutputSpec(Address)
+    assert spec.response_format["json_schema"]["schema"]["properties"]["zip"] == {
+        "pattern": "^[0-9]{5}$",
+        "title": "Zip",
+        "type": "string",
+    }
+    assert spec.parse('{"city": "Oslo", "zip": "01234"}') == Address(city="Oslo", zip="01234")
+    with pytest.raises(OutputValidationError, match=r"fit Address: .* at `\$.city`") as info:
+        spec.parse('{"city": "O", "zip": "01234"}')
+    assert info.value.path == "$.city"
+
+
+def test_a_pydantic_dataclass_is_refused_rather_than_built_without_its_validation() -> None:
+    @pydantic.dataclasses.dataclass
+    class Checked:
+        n: int = pydantic.Field(ge=0)
+
+    with pytest.raises(ToolDefinitionError, match=r"fn: parameter `x`: .*pydantic dataclass"):
+        function_schema(_fn(Checked))
+
+
+def test_a_pydantic_1_model_is_refused() -> None:
+    import pydantic.v1
+
+    class Old(pydantic.v1.BaseModel):
+        n: int
+
+    with pytest.raises(ToolDefinitionError, match=r"fn: parameter `x`: .*neither describe nor"):
+        function_schema(_fn(Old))
+
+
+def test_a_pattern_is_read_in_two_dialects() -> None:
+    # msgspec checks `Meta(pattern=...)` with Python's `re`; JSON Schema reads it as ECMA-262,
+    # whose `\s` includes U+FEFF (ECMA-262, WhiteSpace). The schema admits "\ufeff" there.
+    schema = function_schema(_fn(Annotated[str, Meta(pattern="^\\s$")]))
+    assert schema.parameters["properties"]["x"]["pattern"] == "^\\s$"
+    with pytest.raises(ToolArgumentsError, match="matching regex"):
+        schema.decode('{"x": "\\ufeff"}', tool="t")
+
+
+def test_a_float_key_and_the_bounds_of_an_int_key() -> None:
+    assert _both(dict[float, int], '{"x": {"a": 1}}') == (True, False)
+    assert _both(dict[Annotated[int, Meta(ge=0)], int], '{"x": {"-1": 1}}') == (True, False)
+
+
+def test_a_lone_surrogate() -> None:
+    schema = function_schema(_fn(str))
+    with pytest.raises(ToolArgumentsError):
+        schema.decode('{"x": "\\ud800"}', tool="t")
+    assert validator(schema.parameters).is_valid({"x": "\ud800"})
+
+
+def test_pydantic_bytes_read_as_base64() -> None:
+    if "val_json_bytes" not in pydantic.ConfigDict.__annotations__:
+        pytest.skip(f"pydantic {pydantic.VERSION} reads bytes as UTF-8 only")
+
+    class Blob(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(val_json_bytes="base64")
+        data: bytes
+
+    assert _both(Blob, '{"x": {"data": "*"}}') == (True, False)
