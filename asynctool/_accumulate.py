@@ -38,11 +38,11 @@ path for the rest and never looks for them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
-from ._lossless import convert, extras, with_extras
+from ._lossless import extras, with_extras
 from ._merge import merge_snapshot, merged_extras
 from ._types import (
     ChatCompletion,
@@ -62,14 +62,7 @@ from ._types import (
     Usage,
 )
 
-__all__ = [
-    "ChatCompletionAccumulator",
-    "StartedCall",
-    "decode_with_quirks",
-    "normalize_chunk_quirks",
-]
-
-T = TypeVar("T")
+__all__ = ["ChatCompletionAccumulator", "StartedCall"]
 
 
 class _Fragments(list[str]):
@@ -498,43 +491,3 @@ class ChatCompletionAccumulator:
             prompt_filter_results=self._prompt_filter_results,
         )
         return with_extras(completion, self._extras)
-
-
-def decode_with_quirks(data: bytes, type: type[T]) -> T:
-    """Decode a chunk or completion that failed strict decoding: rewrite quirks, and keep
-    every field the structs do not name (see `_lossless`).
-
-    Raises:
-        msgspec.DecodeError (or RecursionError for JSON nested too deep): it still does not fit.
-    """
-    value = normalize_chunk_quirks(msgspec.json.decode(data))
-    converted: T = convert(value, type)
-    return converted
-
-
-def normalize_chunk_quirks(obj: Any) -> Any:
-    """Rewrite a decoded chunk (plain JSON values) so that it fits `ChatCompletionChunk`.
-
-    Only called when typed decoding failed, so the common path pays nothing. Today's quirk:
-    tool-call `arguments` sent as a JSON object instead of JSON text.
-    """
-    if isinstance(obj, dict):
-        for choice in _dicts(obj.get("choices")):
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                _normalize_calls(delta.get("tool_calls"))
-            message = choice.get("message")
-            if isinstance(message, dict):
-                _normalize_calls(message.get("tool_calls"))
-    return obj
-
-
-def _normalize_calls(calls: Any) -> None:
-    for call in _dicts(calls):
-        function = call.get("function")
-        if isinstance(function, dict) and isinstance(function.get("arguments"), dict | list):
-            function["arguments"] = msgspec.json.encode(function["arguments"]).decode()
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []

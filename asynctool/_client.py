@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import ssl as _ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, Unpack, overload
 
-import msgspec
-
-from ._accumulate import decode_with_quirks
 from ._closing import AsyncCloseable
-from ._exceptions import APIResponseValidationError, InvalidRequestError
+from ._decode import NOT_STREAM_TYPES, attributed, completion_in, not_a_stream
+from ._exceptions import APIError, APIResponseValidationError, InvalidRequestError
 from ._request import (
     ChatCompletionRequest,
     build_body,
@@ -19,9 +17,9 @@ from ._request import (
     encode_body,
     is_output_type,
 )
-from ._stream import ChatStream, ChatStreamManager, ParsedChatStream, error_in
+from ._stream import ChatStream, ChatStreamManager, ParsedChatStream
 from ._transport import AuthStyle, Response, Timeout, Transport
-from ._types import ChatCompletion, ParsedChatCompletion, completion_decoder
+from ._types import ChatCompletion, ParsedChatCompletion
 
 if TYPE_CHECKING:
     from ._output import Structured
@@ -38,7 +36,6 @@ DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
 # server, and would otherwise be held in memory whole, twice.
 DEFAULT_MAX_RESPONSE_SIZE = 64 * 1024 * 1024
 _MAX_SHOWN_BODY = 1 << 20  # a body that should have been a stream is read this far, no more
-_SHOWN_BODY = 200  # what an error keeps of a body that is not an answer
 
 
 class _NotGiven:
@@ -318,16 +315,13 @@ class Completions:
         request = build_body(model=model, messages=messages, stream=True, params=params)
         body = encode_body(request, params.get("extra_body"))
         query = checked_query(extra_query)
-        max_event_size = self._client.max_event_size
+        parse = None if structured is None else structured.parse
 
         async def open_stream() -> ChatStream:
             response = await self._client._post(
                 "chat/completions", body, extra_headers=extra_headers, query=query, timeout=timeout
             )
-            await _check_stream_type(response)
-            if structured is None:
-                return ChatStream(response, max_event_size=max_event_size)
-            return ParsedChatStream(response, max_event_size=max_event_size, parse=structured.parse)
+            return await _open_stream(response, self._client.max_event_size, parse)
 
         return ChatStreamManager(open_stream)
 
@@ -381,46 +375,29 @@ def _structured(params: dict[str, Any]) -> Structured:
     return Structured.of(params)
 
 
+async def _open_stream(
+    response: Response,
+    max_event_size: int,
+    parse: Callable[[ChatCompletion], ParsedChatCompletion[Any]] | None = None,
+) -> ChatStream:
+    """The stream of `response`, its final completion parsed by `parse` when there is one;
+    a response that is not an event stream is refused first."""
+    await _check_stream_type(response)
+    if parse is None:
+        return ChatStream(response, max_event_size=max_event_size)
+    return ParsedChatStream(response, max_event_size=max_event_size, parse=parse)
+
+
 async def _check_stream_type(response: Response) -> None:
     """Refuse a response that is not an event stream, with the server's words when it has any."""
     content_type = response.content_type
-    if content_type not in ("text/html", "application/json"):
+    if content_type not in NOT_STREAM_TYPES:
         return
     try:
         data = await response.read(_MAX_SHOWN_BODY)
     finally:
         response.close()
-    error = error_in(data) if content_type == "application/json" else None
-    if error is None:
-        what = "an HTML page" if content_type == "text/html" else "JSON that is not an error"
-        error = _not_an_answer(
-            response,
-            data,
-            f"Expected an event stream, but the server answered with {what} "
-            f"(HTTP {response.status}); is the base URL right, and does it stream?",
-        )
-    error.request_id = response.request_id
-    raise response.redact(error)
-
-
-async def _open_stream(response: Response, max_event_size: int) -> ChatStream:
-    await _check_stream_type(response)
-    return ChatStream(response, max_event_size=max_event_size)
-
-
-def _decode_completion(data: bytes) -> ChatCompletion:
-    """Typed decoding; a provider quirk (tool arguments sent as an object) is rewritten first.
-
-    Raises:
-        msgspec.DecodeError: not JSON (`msgspec.ValidationError`: not a completion).
-        RecursionError: JSON nested too deep for msgspec.
-    """
-    completion: ChatCompletion
-    try:
-        completion = completion_decoder.decode(data)
-    except msgspec.ValidationError:
-        completion = decode_with_quirks(data, ChatCompletion)
-    return completion
+    raise attributed(not_a_stream(content_type, response.status, data), response)
 
 
 async def _read_completion(response: Response, max_size: int) -> ChatCompletion:
@@ -441,41 +418,7 @@ async def _read_completion(response: Response, max_size: int) -> ChatCompletion:
             request_id=response.request_id,
         )
     try:
-        completion = _decode_completion(data)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
-        why = _why_not_a_completion(data, exc)
-    else:
-        if not completion.choices:
-            # Some gateways answer 200 with an error object; it decodes as an empty completion.
-            error = error_in(data)
-            if error is not None:
-                error.request_id = response.request_id
-                raise response.redact(error)
-        return completion
-    # Raised outside the `except`, so that msgspec's error is neither its cause nor its
-    # context: its message can quote a field name, and a server that echoes the key may have
-    # made the key one. Its words are in the message, redacted.
-    ctype = response.content_type or "no type"
-    raise _not_an_answer(
-        response, data, f"The response body (HTTP {response.status}, {ctype}) {why}"
-    )
-
-
-def _why_not_a_completion(data: bytes, exc: Exception) -> str:
-    if isinstance(exc, RecursionError):
-        return "is JSON nested too deep to decode"
-    if isinstance(exc, msgspec.ValidationError):
-        return f"is not a chat completion ({exc})"
-    return "is not JSON" if data.strip() else "is empty"
-
-
-def _not_an_answer(response: Response, data: bytes, message: str) -> APIResponseValidationError:
-    """The error for a success response that is not what the API returns, the key taken out."""
-    text = data[:_SHOWN_BODY].decode("utf-8", "replace")
-    error = APIResponseValidationError(
-        f"{message}: {text!r}",
-        status_code=response.status,
-        body=text,
-        request_id=response.request_id,
-    )
-    return response.redact(error)
+        return completion_in(data, response.status, response.content_type)
+    except APIError as error:
+        attributed(error, response)
+        raise

@@ -1,7 +1,8 @@
 """`ChatStream`: pump a response's bytes through the SSE decoder into chunks and the accumulator.
 
 The stream does no parsing of its own: bytes go to `SSEDecoder`, each event's data to the
-chunk decoder, each chunk to `ChatCompletionAccumulator`. One network read may carry a thousand
+chunk decoder, each chunk to `ChatCompletionAccumulator`; what data that is not a chunk means
+(an error, a quirk) is `_decode`'s to say. One network read may carry a thousand
 events; they are decoded and accumulated a batch at a time (one accumulator call per batch) and
 handed out one by one, so the per-chunk cost is a decode, a merge and a list index, and a
 batch's chunks are still in the CPU's caches when the caller reads them.
@@ -25,43 +26,38 @@ from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from operator import attrgetter
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import msgspec
 
-from ._accumulate import ChatCompletionAccumulator, StartedCall, normalize_chunk_quirks
+from ._accumulate import ChatCompletionAccumulator, StartedCall
 from ._closing import AsyncCloseable
+from ._decode import (
+    attributed,
+    error_from,
+    finished_with_error,
+    normalize_chunk_quirks,
+    undecodable,
+)
 from ._exceptions import (
     APIConnectionError,
     APIError,
     APITimeoutError,
     IncompleteStreamError,
     StreamDecodeError,
-    error_message,
 )
 from ._lossless import Decoder, extras
 from ._sse import ServerSentEvent, SSEDecoder
 from ._transport import Response
 from ._types import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion, chunk_decoder
 
-__all__ = ["ChatStream", "ChatStreamManager", "ParsedChatStream", "error_in"]
+__all__ = ["ChatStream", "ChatStreamManager", "ParsedChatStream"]
 
 T = TypeVar("T")
 
 _DONE = b"[DONE]"
-_SHOWN_DATA = 200  # how much of undecodable data an error message quotes
 _BATCH = 64  # events decoded at a time
 _choices_of = attrgetter("choices")
-
-
-class _ErrorProbe(msgspec.Struct):
-    """Just enough of a data payload to tell an error object from an empty chunk."""
-
-    error: Any = None
-    object: str | None = None
-
-
-_probe_decoder = msgspec.json.Decoder(_ErrorProbe)
 
 
 class ChatStream(AsyncCloseable):
@@ -200,7 +196,7 @@ class ChatStream(AsyncCloseable):
             self._ready = iter(chunks)
             self._accumulator.add_all(chunks)
             if self._accumulator.failed:
-                self._fail(_finished_with_error(None))
+                self._fail(finished_with_error(None))
             return
         else:
             usual = next((i for i, chunk in enumerate(chunks) if not chunk.choices), len(chunks))
@@ -232,7 +228,7 @@ class ChatStream(AsyncCloseable):
             else:
                 data = event.data
                 if event.event == "error":
-                    end = partial(self._fail, _error_from(data))
+                    end = partial(self._fail, error_from(data))
                     break
             chunk = next(ahead, None)
             if chunk is None:
@@ -247,7 +243,7 @@ class ChatStream(AsyncCloseable):
                 except (msgspec.DecodeError, RecursionError):  # too deep nesting: RecursionError
                     chunk = None
                 if chunk is None:
-                    end = partial(self._fail, _undecodable(data))
+                    end = partial(self._fail, undecodable(data))
                     break
             # An error object has a field `error`, which no chunk struct names, or says it is
             # one; OpenRouter puts `error` beside the choices it cuts short, so that chunk is
@@ -255,7 +251,7 @@ class ChatStream(AsyncCloseable):
             if chunk.object == "error" or "error" in extras(chunk):
                 if chunk.choices:
                     queue.append(chunk)
-                end = partial(self._fail, _error_from(data))
+                end = partial(self._fail, error_from(data))
                 break
             queue.append(chunk)
         # Before `end`: an error carries what arrived.
@@ -264,7 +260,7 @@ class ChatStream(AsyncCloseable):
         else:
             self._accumulator.add_all(queue)
         if self._accumulator.failed and (end is None or end == self._finish):
-            end = partial(self._fail, _finished_with_error(None))
+            end = partial(self._fail, finished_with_error(None))
         if end is not None:
             end()
 
@@ -298,41 +294,8 @@ class ChatStream(AsyncCloseable):
         self._response.close()
 
     def _failed(self, error: APIError) -> APIError:
-        self._response.redact(error)
         error.partial_completion = self._accumulator.completion()
-        if error.request_id is None:
-            error.request_id = self.request_id
-        return error
-
-
-def error_in(data: bytes) -> APIError | None:
-    """The `APIError` for data that is an error object (`{"error": ...}`, `"object": "error"`)."""
-    try:
-        probe = _probe_decoder.decode(data)
-    except (msgspec.DecodeError, RecursionError):
-        return None
-    if probe.error is None and probe.object != "error":
-        return None
-    return _error_from(data)
-
-
-def _finished_with_error(body: object) -> APIError:
-    # OpenRouter ends a choice that failed mid-generation with `finish_reason: "error"`.
-    return APIError("The provider ended the answer with finish_reason 'error'", body=body)
-
-
-def _error_from(data: bytes) -> APIError:
-    try:
-        body: object = msgspec.json.decode(data)
-    except (msgspec.DecodeError, RecursionError):
-        body = data.decode("utf-8", "replace")
-    return APIError(error_message(body, "The server sent an error event"), body=body)
-
-
-def _undecodable(data: bytes) -> StreamDecodeError:
-    text = data.decode("utf-8", "replace")
-    shown = text if len(text) <= _SHOWN_DATA else text[:_SHOWN_DATA] + "..."
-    return StreamDecodeError(f"The stream sent data that is not a chunk: {shown!r}", data=shown)
+        return attributed(error, self._response)
 
 
 class ParsedChatStream(ChatStream, Generic[T]):

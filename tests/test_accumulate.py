@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asynctool import ChatCompletion, ChatCompletionChunk
-from asynctool._accumulate import ChatCompletionAccumulator, normalize_chunk_quirks
+from asynctool._accumulate import ChatCompletionAccumulator
+from asynctool._decode import normalize_chunk_quirks
 
 
 def chunks(*raw: dict[str, Any]) -> list[ChatCompletionChunk]:

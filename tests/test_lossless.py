@@ -29,7 +29,8 @@ from asynctool import (
     _lossless,
     tool,
 )
-from asynctool._accumulate import ChatCompletionAccumulator, decode_with_quirks
+from asynctool._accumulate import ChatCompletionAccumulator
+from asynctool._decode import decode_with_quirks
 from asynctool._lossless import Decoder, extended
 from asynctool._merge import merge_delta, merge_snapshot
 from asynctool._types import PromptTokensDetails, chunk_decoder, completion_decoder

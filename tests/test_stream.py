@@ -17,8 +17,9 @@ from asynctool import (
     StreamDecodeError,
     Timeout,
 )
+from asynctool._decode import error_in
 from asynctool._exceptions import APITimeoutError
-from asynctool._stream import _BATCH, error_in
+from asynctool._stream import _BATCH
 from asynctool._types import ChatCompletionChunk, chunk_decoder
 from tests.conftest import LocalServer, chunk, reply, sse, stream
 
