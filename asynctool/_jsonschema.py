@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import re
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeGuard
 
@@ -54,6 +53,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from . import _formats, _pydantic
+from ._defs import class_name, model_defs, names_of, reached
 
 __all__ = ["json_schema"]
 
@@ -61,8 +61,6 @@ _NAMED = (mi.StructType, mi.DataclassType, mi.TypedDictType, mi.NamedTupleType, 
 _Named = (
     mi.StructType | mi.DataclassType | mi.TypedDictType | mi.NamedTupleType | mi.EnumType
 ) | mi.CustomType
-_REF = re.compile(r"#/\$defs/(.+)")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 _DESCRIPTIVE = frozenset({"title", "description"})
 _EMPTY_FACTORIES = (list, dict, set, frozenset, tuple, bytearray)
 # msgspec also takes a UUID's 32 hex digits without hyphens; the schema asks for the usual form.
@@ -83,14 +81,14 @@ def json_schema(tp: Any) -> dict[str, Any]:
     """
     info = mi.type_info(tp)
     named = {t.cls: t for t in _named_types(info)}
-    names = _names(named)
-    models = _model_defs([cls for cls in named if _pydantic.is_model(cls)], names)
+    names = names_of(named)
+    models = model_defs([cls for cls in named if _pydantic.is_model(cls)], names)
     writer = _Writer(names, models)
     root = writer.schema(info, as_ref=False)
     bodies = {names[cls]: writer.schema(t, as_ref=False) for cls, t in named.items()}
     bodies.update({name: body for name, body in models.items() if name not in bodies})
     # Only what the root reaches: the root itself is in `$defs` only if it contains itself.
-    defs = {name: bodies[name] for name in bodies if name in _reached(root, bodies)}
+    defs = {name: bodies[name] for name in bodies if name in reached(root, bodies)}
     if defs:
         root["$defs"] = defs
     return root
@@ -122,84 +120,6 @@ def _children(t: mi.Type) -> Iterable[mi.Type]:
     if isinstance(t, (mi.StructType, mi.DataclassType, mi.TypedDictType, mi.NamedTupleType)):
         return [field.type for field in t.fields]
     return ()
-
-
-def _names(named: dict[Any, mi.Type]) -> dict[Any, str]:
-    """Each named type's `$defs` name: its own, or the next free `_N` after the first."""
-    wanted = {cls: _class_name(cls, safe=True) for cls in named}
-    reserved = set(wanted.values())  # a later `Twin_2` suffix must not take a real `Twin_2`'s name
-    names: dict[Any, str] = {}
-    for cls, name in wanted.items():
-        names[cls] = _free(name, set(names.values()), reserved)
-    return names
-
-
-def _free(name: str, taken: set[str], reserved: frozenset[str] | set[str] = frozenset()) -> str:
-    candidate, n = name, 2
-    while candidate in taken or (candidate != name and candidate in reserved):
-        candidate, n = f"{name}_{n}", n + 1
-    return candidate
-
-
-def _model_defs(models: list[Any], names: dict[Any, str]) -> dict[str, dict[str, Any]]:
-    """pydantic's definitions for the models of a type, under asynctool's `$defs` names.
-
-    A model met in the signature keeps the name `_names` gave it; a model or enum that only
-    pydantic sees (a field of a model) gets its pydantic name, numbered if it is taken.
-    """
-    if not models:
-        return {}
-    keys, defs = _pydantic.model_schemas(models)
-    rename = {keys[cls]: names[cls] for cls in models}
-    taken = set(names.values())
-    for key in defs:
-        if key not in rename:
-            rename[key] = _free(_UNSAFE.sub("_", key).strip("_") or "Type", taken)
-            taken.add(rename[key])
-    return {rename[key]: _renamed(body, rename) for key, body in defs.items()}
-
-
-def _renamed(node: Any, rename: dict[str, str]) -> Any:
-    """A copy of `node` whose `$ref`s point at the renamed definitions."""
-    if isinstance(node, list):
-        return [_renamed(item, rename) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: _renamed(value, rename) for key, value in node.items()}
-    ref = node.get("$ref")
-    if isinstance(ref, str) and (match := _REF.fullmatch(ref)) and match[1] in rename:
-        out["$ref"] = f"#/$defs/{rename[match[1]]}"
-    return out
-
-
-def _reached(root: dict[str, Any], bodies: dict[str, dict[str, Any]]) -> set[str]:
-    """The names of the definitions `root` refers to, directly or through other definitions."""
-    reached: set[str] = set()
-    pending: list[Any] = [root]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, list):
-            pending.extend(node)
-        elif isinstance(node, dict):
-            ref = node.get("$ref")
-            match = _REF.fullmatch(ref) if isinstance(ref, str) else None
-            if match and match[1] in bodies and match[1] not in reached:
-                reached.add(match[1])
-                pending.append(bodies[match[1]])
-            pending.extend(value for key, value in node.items() if key != "$ref")
-    return reached
-
-
-def _class_name(cls: Any, *, safe: bool) -> str:
-    origin = getattr(cls, "__origin__", None)
-    if origin is None:
-        name = str(cls.__name__)
-    else:  # a parametrized generic, `Page[int]`
-        args = ", ".join(a.__name__ if isinstance(a, type) else repr(a) for a in cls.__args__)
-        name = f"{origin.__name__}[{args}]"
-    if not safe:
-        return name
-    return _UNSAFE.sub("_", name).strip("_") or "Type"
 
 
 class _Writer:
@@ -417,7 +337,7 @@ def _optional_tail(fields: tuple[mi.Field, ...]) -> int:
 
 
 def _titled(t: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"title": _class_name(t.cls, safe=False)}
+    out: dict[str, Any] = {"title": class_name(t.cls, safe=False)}
     cls = getattr(t.cls, "__origin__", t.cls)
     doc = inspect.cleandoc(cls.__doc__ or "")
     generated = doc.startswith(f"{cls.__name__}(") and doc.endswith(")")  # dataclass, namedtuple

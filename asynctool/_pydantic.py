@@ -141,9 +141,6 @@ def _generator() -> type[Any]:
 def _noted(written: dict[str, Any], schema: Any) -> dict[str, Any]:
     """Add to the description what a constraint of `schema` says that `written` cannot."""
     notes = [f"{key}: {schema[key]!s}" for key in _UNSAID if schema.get(key) is not None]
-    offset = schema.get("tz_constraint")
-    if isinstance(offset, int) and not isinstance(offset, bool):
-        notes.append(f"UTC offset: {offset} seconds")
     if notes:
         written["description"] = ", ".join(notes)
     return written

@@ -734,3 +734,26 @@ def test_pydantic_bytes_read_as_base64() -> None:
         data: bytes
 
     assert _both(Blob, '{"x": {"data": "*"}}') == (True, False)
+
+
+def test_pydantic_definitions_share_the_signatures_names() -> None:
+    def make() -> type[msgspec.Struct]:
+        class Address(msgspec.Struct):  # the name of the pydantic model inside `Home`
+            street: str
+
+        return Address
+
+    class Home(pydantic.BaseModel):
+        address: Address
+
+    def fn(mine, home, again):  # type: ignore[no-untyped-def]
+        pass
+
+    fn.__annotations__ = {"mine": make(), "home": Home, "again": list[Home]}
+    schema = function_schema(fn).parameters
+    assert list(schema["$defs"]) == ["Address", "Home", "Address_2"]
+    assert schema["$defs"]["Address"]["properties"] == {"street": {"type": "string"}}
+    assert schema["$defs"]["Home"]["properties"]["address"] == {"$ref": "#/$defs/Address_2"}
+    assert schema["properties"]["again"]["items"] == {"$ref": "#/$defs/Home"}
+    home = {"address": {"city": "Oslo", "zip": "01234"}}
+    assert validator(schema).is_valid({"mine": {"street": "s"}, "home": home, "again": [home]})
