@@ -410,13 +410,13 @@ async def _read_completion(response: Response, max_size: int) -> ChatCompletion:
     finally:
         response.close()
     if data is None:
-        raise APIResponseValidationError(
+        too_large = APIResponseValidationError(
             f"The response body (HTTP {response.status}) is larger than max_response_size, "
             f"{max_size:,} bytes once decompressed; raise max_response_size if answers this "
             "large are expected",
             status_code=response.status,
-            request_id=response.request_id,
         )
+        raise attributed(too_large, response)
     try:
         return completion_in(data, response.status, response.content_type)
     except APIError as error:

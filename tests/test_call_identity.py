@@ -121,3 +121,20 @@ async def test_fragments_without_index_go_by_id(server: LocalServer, client: Asy
     )
     assert ready == [("a", "add"), ("b", "add")]
     assert started == ready
+
+
+async def test_a_call_starts_after_the_text_before_it(
+    server: LocalServer, client: AsyncClient
+) -> None:
+    # The accumulator takes a read's chunks a batch at a time, ahead of the chunk handed out;
+    # each event still comes with the chunk that made it, across batches.
+    words = [chunk(f"w{i} ") for i in range(150)]
+    head = fragment(id="call_1", type="function", name="add", arguments='{"a": 1, "b": 2}')
+    server.script(
+        stream(sse(chunk(role="assistant"), *words, chunk(tool_calls=[head]), *words[:70])),
+        stream(sse(chunk("done", role="assistant"), chunk(finish_reason="stop"))),
+    )
+    async with Agent(client, model="m", tools=[add]).run_stream("add") as events:
+        seen = [event async for event in events]
+    kinds = [type(e).__name__ for e in seen if type(e).__name__ in ("TextDelta", "ToolCallStarted")]
+    assert kinds[:221] == ["TextDelta"] * 150 + ["ToolCallStarted"] + ["TextDelta"] * 70
