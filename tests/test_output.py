@@ -7,6 +7,7 @@ import enum
 from typing import Any, TypedDict
 
 import msgspec
+import pydantic
 import pytest
 
 from asynctool import (
@@ -311,3 +312,30 @@ def test_agent_output_options_are_checked() -> None:
         Agent(client, model="m", output_type=Person, response_format={"type": "json_object"})
     with pytest.raises(InvalidRequestError, match="output_retries"):
         Agent(client, model="m", output_type=Person, output_retries=-1)
+
+
+class Contact(pydantic.BaseModel):
+    """A person to write to."""
+
+    name: str = pydantic.Field(min_length=1)
+    email: str
+    tags: list[str] = []
+
+
+async def test_a_pydantic_model_as_response_format_and_output_type(serve: Serve) -> None:
+    server, client = await serve(
+        text('{"name": "Ada", "email": "ada@example.com", "tags": null}'),
+        text('{"name": "", "email": "x", "tags": []}'),
+        text('{"name": "Ada", "email": "ada@example.com", "tags": ["math"]}'),
+    )
+    done = await client.chat.completions.parse(
+        model="m", messages=MESSAGES, response_format=Contact
+    )
+    assert done.choices[0].message.parsed == Contact(name="Ada", email="ada@example.com")
+    schema = server.requests[0].json["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["name"] == {"minLength": 1, "title": "Name", "type": "string"}
+    assert schema["required"] == ["name", "email", "tags"]
+    # The agent sends pydantic's reason back, and takes the fixed answer.
+    result = await Agent(client, model="m", output_type=Contact).run("Who?")
+    assert result.output == Contact(name="Ada", email="ada@example.com", tags=["math"])
+    assert "at least 1 character" in server.requests[2].messages[-1]["content"]

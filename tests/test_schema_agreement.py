@@ -651,7 +651,17 @@ def test_bounds_of_a_pydantic_decimal_or_date_are_told_in_the_description() -> N
 def test_import_asynctool_imports_no_pydantic() -> None:
     import subprocess
 
-    code = "import asynctool, sys; print('pydantic' in sys.modules)"
+    # Nor does defining and running a tool, strict or not, or a response format.
+    code = (
+        "import asyncio, datetime, decimal, sys, asynctool\n"
+        "from asynctool._output import OutputSpec\n"
+        "def f(when: datetime.datetime, amount: decimal.Decimal) -> str:\n"
+        "    return str(amount)\n"
+        "t = asynctool.tool(strict=True)(f)\n"
+        'asyncio.run(t.run(\'{"when": "2024-05-01T10:00:00Z", "amount": "1"}\'))\n'
+        "OutputSpec(list[int])\n"
+        "print('pydantic' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

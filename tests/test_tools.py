@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, NamedTuple, TypedDict
 import anyio
 import jsonschema
 import msgspec
+import pydantic
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -926,3 +927,35 @@ def test_mutated_arguments_are_rejected(subject: Tool[..., Any], data: st.DataOb
     with pytest.raises(ToolArgumentsError) as info:
         anyio.run(subject.run, text)
     assert str(info.value).startswith(f"{subject.name}: ")
+
+
+class UserModel(pydantic.BaseModel):
+    email: str
+    age: int = pydantic.Field(ge=1)
+
+
+async def test_a_pydantic_parameter_is_described_and_called() -> None:
+    # Issue 15: this parameter used to get {"description": "Account details."}, any JSON, and
+    # every call failed with "expected UserModel, got {...}".
+    @tool
+    def register(user: UserModel) -> str:
+        """Register an account.
+
+        Args:
+            user: Account details.
+        """
+        return f"{user.email} ({user.age})"
+
+    parameters = register.definition["function"]["parameters"]
+    assert parameters["properties"]["user"] == {
+        "description": "Account details.",
+        "$ref": "#/$defs/UserModel",
+    }
+    assert parameters["$defs"]["UserModel"]["required"] == ["email", "age"]
+    assert await register.run('{"user": {"email": "a@b.c", "age": 1}}') == "a@b.c (1)"
+    with pytest.raises(ToolArgumentsError) as info:
+        await register.run('{"user": {"email": "a@b.c", "age": 0}}')
+    assert str(info.value) == (
+        "register: argument `user.age`: input should be greater than or equal to 1, got 0"
+    )
+    assert info.value.path == "$.user.age"
