@@ -22,8 +22,9 @@ The rules, each written once below:
   constraints, an int's digits, the values of an int `Literal` or enum;
 - pydantic models: pydantic's own schema (`_pydantic`), with the same formats, in `$defs` under
   the same naming rule; a class msgspec does not know is refused, never an empty schema;
-- names: a Struct, dataclass, TypedDict, NamedTuple or enum is defined once in `$defs`, under
-  its class name (`Page[int]` becomes `Page_int`, anything but `[A-Za-z0-9_]` an underscore).
+- names (`_defs`): a Struct, dataclass, TypedDict, NamedTuple or enum is defined once in
+  `$defs`, under its class name (`Page[int]` becomes `Page_int`, anything but `[A-Za-z0-9_]`
+  an underscore).
   When two different types share a name, the first one met (depth first, in field order) keeps
   it and each later one gets the next free `_2`, `_3`... so names stay short and the same for
   the same signature. The root type is written inline, and is in `$defs` only if it contains
