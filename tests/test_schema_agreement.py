@@ -549,11 +549,18 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize(("subject", "value"), REFUSED)
-@pytest.mark.parametrize("way", ["default", "strict", "output"])
+# Strict mode has no mappings (a `dict` type is a definition error there): those near misses
+# are tried in default mode only.
+NEAR_MISSES = [
+    (subject, value, way)
+    for subject, value in REFUSED
+    for way in ("default", "strict", "output")
+    if way == "default" or not subject.startswith("dict")
+]
+
+
+@pytest.mark.parametrize(("subject", "value", "way"), NEAR_MISSES)
 def test_a_known_near_miss_is_refused_by_both(subject: str, value: Any, way: str) -> None:
-    if way != "default" and subject.startswith("dict"):
-        pytest.skip("strict mode has no mappings")
     tested = case(subject, way)
     instance = {"value" if way == "output" else "x": value}  # parse() wraps what is no object
     assert not tested.accepts(instance)
