@@ -271,6 +271,10 @@ def serve(
         # Measured on two shared cores under load 3: a 672-token tool prompt took 2.3-3.6 s
         # with one thread and 4.4-49 s with two (with or without --poll 0).
         *("--threads", "1"),
+        # Greedy for requests that do not say otherwise too: the demo sends no temperature,
+        # and at llama-server's default (0.8) a base model's tool call ran past --max-tokens in
+        # one CI run of four.
+        *("--temp", "0", "--seed", "7"),
         "--no-webui",
     ]
     # LLAMA_ARG_* variables would silently change these options.
