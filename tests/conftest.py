@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import SimpleNamespace
@@ -14,7 +15,7 @@ from aiohttp import ClientResponse, web
 
 import asynctool._retry as retry_module
 from asynctool import AsyncClient, ChatCompletion
-from asynctool.testing import ModelServer, ScriptedModel
+from asynctool.testing import ModelServer, ScriptedModel, ScriptStep
 
 Responder = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -220,24 +221,31 @@ class MockedResponse(ClientResponse):
         super().__init__(*args, **kwargs)
 
 
+@contextlib.asynccontextmanager
+async def serving(
+    *turns: ScriptStep, **client_options: Any
+) -> AsyncIterator[tuple[ModelServer, AsyncClient]]:
+    """The one way to get a scripted server: a ModelServer on 127.0.0.1 playing `turns`, and a
+    client pointed at it (`api_key="sk-test"` and one retry unless `client_options` say
+    otherwise); both are closed on leaving. A file with its own defaults (a timeout) binds them
+    with `functools.partial` rather than writing another copy.
+    """
+    async with ModelServer(ScriptedModel(turns)) as server:
+        options = {"api_key": "sk-test", "max_retries": 1, **client_options}
+        async with AsyncClient(base_url=server.base_url, **options) as client:
+            yield server, client
+
+
 Serve = Callable[..., Awaitable[tuple[ModelServer, AsyncClient]]]
 
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Serve]:
-    """`await serve(*turns, **client_options)`: a ModelServer playing a script, and a client
-    pointed at it (`api_key="sk-test"`, one retry); both are closed after the test."""
-    opened: list[tuple[ModelServer, AsyncClient]] = []
+    """`await serve(*turns, **client_options)`: `serving()` for a test that starts its servers
+    as it goes; all are closed after the test."""
+    async with contextlib.AsyncExitStack() as opened:
 
-    async def start(*steps: Any, **options: Any) -> tuple[ModelServer, AsyncClient]:
-        server = ModelServer(ScriptedModel(steps))
-        await server.__aenter__()
-        options = {"api_key": "sk-test", "max_retries": 1, **options}
-        client = AsyncClient(base_url=server.base_url, **options)
-        opened.append((server, client))
-        return server, client
+        async def start(*turns: ScriptStep, **options: Any) -> tuple[ModelServer, AsyncClient]:
+            return await opened.enter_async_context(serving(*turns, **options))
 
-    yield start
-    for server, client in opened:
-        await client.close()
-        await server.__aexit__(None, None, None)
+        yield start

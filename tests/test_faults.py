@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import math
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,7 +61,6 @@ from asynctool.testing import (
     ModelServer,
     RecordedRequest,
     ScriptedModel,
-    ScriptStep,
     Turn,
     bad_data,
     call,
@@ -80,6 +79,7 @@ from asynctool.testing import (
     trickle,
     truncated,
 )
+from tests import conftest
 from tests.conftest import LocalServer, complete, completion_body, reply
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
@@ -91,17 +91,7 @@ HARD_LIMIT = 8.0  # no call in this file may take longer, whatever happens
 TIMEOUT = Timeout(total=HARD_LIMIT - 1, connect=2, first_byte=4, idle=IDLE)
 
 
-@asynccontextmanager
-async def serving(
-    *turns: ScriptStep, max_retries: int = 1, timeout: Timeout = TIMEOUT, **options: Any
-) -> AsyncIterator[tuple[ModelServer, AsyncClient]]:
-    """A ModelServer playing `turns`, and a client pointed at it."""
-    async with ModelServer(ScriptedModel(turns)) as server:
-        client = AsyncClient(
-            base_url=server.base_url, max_retries=max_retries, timeout=timeout, **options
-        )
-        async with client:
-            yield server, client
+serving = functools.partial(conftest.serving, timeout=TIMEOUT)
 
 
 @dataclasses.dataclass

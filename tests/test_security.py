@@ -23,6 +23,7 @@ import base64
 import copy
 import dataclasses
 import datetime
+import functools
 import ipaddress
 import logging
 import pickle
@@ -63,7 +64,6 @@ from asynctool.testing import (
     RawResponse,
     RecordedRequest,
     ScriptedModel,
-    ScriptStep,
     bad_data,
     call,
     error_body,
@@ -75,6 +75,7 @@ from asynctool.testing import (
     text,
     tool_calls,
 )
+from tests import conftest
 from tests.conftest import LocalServer, complete, completion_body, reply
 
 KEY = "sk-proj-SECRET-do-not-leak-0123456789abcdef"
@@ -119,20 +120,7 @@ def assert_secret(*texts: str) -> None:
         )
 
 
-@asynccontextmanager
-async def serving(
-    *turns: ScriptStep, timeout: Timeout = QUICK, max_retries: int = 1, **options: Any
-) -> AsyncIterator[tuple[ModelServer, AsyncClient]]:
-    async with ModelServer(ScriptedModel(turns)) as server:
-        client = AsyncClient(
-            base_url=server.base_url,
-            api_key=KEY,
-            timeout=timeout,
-            max_retries=max_retries,
-            **options,
-        )
-        async with client:
-            yield server, client
+serving = functools.partial(conftest.serving, api_key=KEY, timeout=QUICK)
 
 
 async def failure(client: AsyncClient, stream: bool, **kwargs: Any) -> AsyncToolError:
