@@ -207,6 +207,19 @@ async def server() -> AsyncIterator[LocalServer]:
     await local.stop()
 
 
+def connections_in_use(client: AsyncClient) -> int:
+    """How many connections `client` has checked out and not released (0 when every response
+    it opened has gone back to the pool or been closed).
+
+    The one place that reads aiohttp's private `_acquired`: aiohttp has no public count of
+    checked-out connections, and the server side cannot tell one left checked out after a
+    complete response from one idle in the pool, since both are open sockets between requests.
+    """
+    connector = client._transport._get_session().connector
+    assert connector is not None
+    return len(connector._acquired)
+
+
 class MockedResponse(ClientResponse):
     """A response class aioresponses can build under aiohttp >= 3.14.
 

@@ -42,7 +42,7 @@ from asynctool import (
 )
 from asynctool._exceptions import InvalidRequestError
 from asynctool.testing import Usage, call, status, text, tool_calls
-from tests.conftest import Serve
+from tests.conftest import Serve, connections_in_use
 
 
 @tool
@@ -446,8 +446,7 @@ async def test_leaving_run_stream_early_cancels_tools_and_answers_every_call(ser
     assert isinstance(messages[-2], ToolMessage) and isinstance(messages[-1], ToolMessage)
     assert [m.tool_call_id for m in messages[-2:]] == ["f1", "f2"]  # type: ignore[union-attr]
     assert "cancelled" in messages[-2].content  # type: ignore[union-attr,operator]
-    connector = client._transport._get_session().connector
-    assert connector is not None and len(connector._acquired) == 0
+    assert connections_in_use(client) == 0
     ours = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
     assert [t for t in ours if "RequestHandler" not in repr(t)] == []  # only the server's remain
 
@@ -459,8 +458,7 @@ async def test_breaking_out_of_a_stream_closes_the_response(serve: Serve) -> Non
         async for event in events:
             if isinstance(event, TextDelta):
                 break
-    connector = client._transport._get_session().connector
-    assert connector is not None and len(connector._acquired) == 0
+    assert connections_in_use(client) == 0
 
 
 async def test_transport_errors_raise_with_the_transcript(serve: Serve) -> None:

@@ -80,7 +80,7 @@ from asynctool.testing import (
     truncated,
 )
 from tests import conftest
-from tests.conftest import LocalServer, complete, completion_body, reply
+from tests.conftest import LocalServer, complete, completion_body, connections_in_use, reply
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
 CONTENT = "The quick brown fox jumps over the lazy dog, and then it runs back to do it again."
@@ -255,8 +255,7 @@ async def test_the_stream_helper_releases_the_connection_after_a_stall() -> None
             async with client.chat.completions.stream(model="m", messages=MESSAGES) as stream:
                 async for _ in stream:
                     pass
-        connector = client._transport._get_session().connector
-        assert connector is not None and not connector._acquired
+        assert connections_in_use(client) == 0
     assert info.value.partial_completion is not None
 
 
@@ -678,8 +677,7 @@ async def test_a_bare_iteration_that_is_cancelled_closes_the_response_at_once(ho
                         await consume(client)
             with anyio.fail_after(1.0):
                 await server.hung_up.wait()
-            connector = client._transport._get_session().connector
-            assert connector is not None and len(connector._acquired) == 0
+            assert connections_in_use(client) == 0
         finally:
             for stream in kept:
                 await stream.close()
@@ -887,15 +885,13 @@ async def test_leaving_run_stream_mid_stream_releases_the_connection_at_once() -
             async for event in events:
                 if isinstance(event, TextDelta):
                     break
-        connector = client._transport._get_session().connector
-        assert connector is not None
         leftover = [
             t
             for t in asyncio.all_tasks()
             if t is not asyncio.current_task()
             and not getattr(t.get_coro(), "__qualname__", "").startswith("RequestHandler.")
         ]
-        assert (len(connector._acquired), leftover) == (0, [])
+        assert (connections_in_use(client), leftover) == (0, [])
 
 
 async def test_recorded_request_bodies_of_an_agent_retry_are_identical() -> None:

@@ -50,7 +50,7 @@ from asynctool import (
 from asynctool._accumulate import ChatCompletionAccumulator
 from asynctool._sse import ServerSentEvent, SSEDecoder
 from asynctool.testing import ModelServer, ScriptedModel, text
-from tests.conftest import LocalServer
+from tests.conftest import LocalServer, connections_in_use
 
 with warnings.catch_warnings():
     # Hypothesis imports this (and libcst, which warns on import) only to report a failure;
@@ -396,8 +396,7 @@ async def test_chat_stream_through_a_socket_ends_in_a_completion_or_a_documented
             model="m", messages=[{"role": "user", "content": "x"}], stream=True
         )
         await read_all(stream)
-        connector = client._transport._get_session().connector
-        assert connector is not None and not connector._acquired
+        assert connections_in_use(client) == 0
 
 
 @IO

@@ -43,6 +43,7 @@ from asynctool.testing import (
     text,
     truncated,
 )
+from tests.conftest import connections_in_use
 
 REPLY = text("The quick brown fox jumps over the lazy dog, then back again. " * 2)
 STALL_IDLE = 0.5  # the idle bound of requests whose stream stalls for good
@@ -196,7 +197,7 @@ async def soak(count: int, time_limit: float) -> None:
                     outcomes = await run_round(client, count, count)
                     server.requests.clear()
                     await asyncio.sleep(0)  # let callbacks scheduled by the last close run
-                    acquired = dict(client._transport._get_session().connector._acquired)  # type: ignore[union-attr]
+                    in_use = connections_in_use(client)
                     leftover = client_tasks()
                     after = traced_after_gc()
     finally:
@@ -206,7 +207,7 @@ async def soak(count: int, time_limit: float) -> None:
     assert not wrong, f"outcomes that are not the documented ones: {dict(wrong)}"
     assert len(outcomes) == count
     assert not model.first_attempts  # every 503 was followed by its retry
-    assert acquired == {}, f"{len(acquired)} connections still acquired"
+    assert in_use == 0, f"{in_use} connections still acquired"
     assert leftover == [], f"tasks left behind: {leftover[:5]}"
     growth = (after - baseline) / baseline
     assert growth <= MEMORY_SLACK, (

@@ -21,7 +21,7 @@ from asynctool._decode import error_in
 from asynctool._exceptions import APITimeoutError
 from asynctool._stream import _BATCH
 from asynctool._types import ChatCompletionChunk, chunk_decoder
-from tests.conftest import LocalServer, chunk, reply, sse, stream
+from tests.conftest import LocalServer, chunk, connections_in_use, reply, sse, stream
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -318,9 +318,7 @@ async def test_cancelling_mid_stream_releases_the_connection(server: LocalServer
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        connector = client._transport._get_session().connector
-        assert connector is not None
-        assert len(connector._acquired) == 0  # no connection is left checked out
+        assert connections_in_use(client) == 0  # no connection is left checked out
 
 
 async def test_a_read_of_many_events_is_handed_out_in_order_and_in_batches(
