@@ -12,12 +12,11 @@ from typing import Any
 
 import msgspec
 
-from ._exceptions import ToolArgumentsError
+from ._exceptions import ToolArgumentsError, split_validation_error
 from ._pydantic import ModelValidationError
 
 __all__ = ["arguments_error"]
 
-_AT = re.compile(r"(?P<problem>.*?)(?: - at `(?P<path>\$[^`]*)`)?", re.DOTALL)
 _PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 _MISSING = re.compile(r"Object missing required field `(?P<name>.*)`")
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>.*)`")
@@ -44,13 +43,12 @@ def arguments_error(
         return ToolArgumentsError(
             f"{tool}: {detail}, got {_preview_text(data)}", tool=tool, path="$"
         )
-    match = _AT.fullmatch(str(exc))
-    assert match is not None  # the pattern matches any text
-    path = _parse_path(match["path"] or "$")
+    problem, at = split_validation_error(exc)
+    path = _parse_path(at)
     if isinstance(exc.__cause__, ModelValidationError):
         detail, path = _explain_model(exc.__cause__, path, data)
     else:
-        detail, path = _explain(match["problem"], path, data, schema)
+        detail, path = _explain(problem, path, data, schema)
     return ToolArgumentsError(f"{tool}: {detail}", tool=tool, path=_json_path(path))
 
 

@@ -48,6 +48,7 @@ key cannot leak through them.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -554,6 +555,18 @@ def _location(loc: object) -> str:
     # The first entry says which part of the request it is in: `body`, `query`, `header`...
     path = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
     return ".".join(str(part) for part in path)
+
+
+# msgspec ends a ValidationError's text with the path it failed at: `Expected `int`, got `str` -
+# at `$.a[0].b``. Matched at the end, as a reason may quote a value holding the same words.
+_AT = re.compile(r"(?P<reason>.*?)(?: - at `(?P<path>\$[^`]*)`)?", re.DOTALL)
+
+
+def split_validation_error(exc: Exception) -> tuple[str, str]:
+    """msgspec's error text as its reason and its path (`$` for the whole value)."""
+    match = _AT.fullmatch(str(exc))
+    assert match is not None  # the pattern matches any text
+    return match["reason"], match["path"] or "$"
 
 
 def looks_like_html(text: str) -> bool:

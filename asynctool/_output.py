@@ -25,6 +25,7 @@ from ._exceptions import (
     RefusalError,
     SchemaError,
     ToolArgumentsError,
+    split_validation_error,
 )
 from ._lossless import rebuilt
 from ._pydantic import ModelValidationError, decode_hook
@@ -180,8 +181,7 @@ def _drop_defaulted_nulls(data: Any, schema: Any, defs: dict[str, Any]) -> Any:
 
 
 def _split(exc: msgspec.ValidationError, wrapped: bool) -> tuple[str, str]:
-    reason, _, where = str(exc).partition(" - at `")
-    path = where.rstrip("`") or "$"
+    reason, path = split_validation_error(exc)
     if isinstance(exc.__cause__, ModelValidationError):  # pydantic's reason, at its own path
         loc, reason = exc.__cause__.errors[0]
         path += "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)

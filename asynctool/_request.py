@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Protocol, TypedDict, runtime_checkab
 
 import msgspec
 
-from ._exceptions import InvalidRequestError
+from ._exceptions import InvalidRequestError, split_validation_error
 from ._lossless import keep_unnamed
 from ._types import ChatCompletionMessage, ChatCompletionTool, Message, encoder
 
@@ -360,9 +360,8 @@ def _convert(fields: dict[str, Any]) -> ChatCompletionRequest:
 
 def _invalid(exc: msgspec.ValidationError, prefix: str) -> InvalidRequestError:
     """Turn msgspec's `Expected ... - at `$.a[0].b`` into a field name and a reason."""
-    text = str(exc)
-    reason, _, where = text.partition(" - at `$")
-    path = where.rstrip("`").lstrip(".")
+    reason, where = split_validation_error(exc)
+    path = where.removeprefix("$").lstrip(".")
     field = f"{prefix}{path}" if path.startswith("[") or not prefix else f"{prefix}.{path}"
     return InvalidRequestError(field.rstrip(".") or "request", reason)
 
