@@ -49,8 +49,8 @@ from asynctool import (
 )
 from asynctool._accumulate import ChatCompletionAccumulator
 from asynctool._sse import ServerSentEvent, SSEDecoder
-from asynctool.testing import ModelServer, ScriptedModel, text
-from tests.conftest import LocalServer, connections_in_use
+from asynctool.testing import text
+from tests.conftest import LocalServer, connections_in_use, serving
 
 with warnings.catch_warnings():
     # Hypothesis imports this (and libcst, which warns on import) only to report a failure;
@@ -769,14 +769,13 @@ async def test_a_wrong_json_value_with_trailing_bytes_is_an_api_error(
 
 async def test_deeply_nested_answer_is_an_output_validation_error() -> None:
     answer = text("[" * 5000 + "]" * 5000)
-    async with ModelServer(ScriptedModel([answer])) as server:
-        async with AsyncClient(base_url=server.base_url, max_retries=0) as client:
-            with pytest.raises(OutputValidationError):
-                await client.chat.completions.parse(
-                    model="m",
-                    messages=[{"role": "user", "content": "x"}],
-                    response_format=list[int],
-                )
+    async with serving(answer, max_retries=0) as (_, client):
+        with pytest.raises(OutputValidationError):
+            await client.chat.completions.parse(
+                model="m",
+                messages=[{"role": "user", "content": "x"}],
+                response_format=list[int],
+            )
 
 
 async def test_arguments_with_a_lone_surrogate_are_a_tool_arguments_error() -> None:

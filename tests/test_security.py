@@ -60,10 +60,8 @@ from asynctool import (
 )
 from asynctool._transport import AuthStyle
 from asynctool.testing import (
-    ModelServer,
     RawResponse,
     RecordedRequest,
-    ScriptedModel,
     bad_data,
     call,
     error_body,
@@ -337,9 +335,8 @@ SHORT_KEY_ECHO = (
 async def test_redacting_a_short_key_keeps_the_words_around_it(stream: bool) -> None:
     """Every `k` replaced gave `chun[redacted]`: only the token, and the header value, go."""
     echo = status(401, SHORT_KEY_ECHO)
-    async with ModelServer(ScriptedModel([echo])) as server:
-        async with AsyncClient(base_url=server.base_url, api_key="k", max_retries=0) as client:
-            error = await failure(client, stream)
+    async with conftest.serving(echo, api_key="k", max_retries=0) as (_, client):
+        error = await failure(client, stream)
     assert error.message == (
         "Incorrect API key provided: [redacted]. You sent Authorization: [redacted]; "
         "the chunk and kind of request are fine, [redacted]-means too."
