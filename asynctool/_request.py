@@ -36,6 +36,7 @@ __all__ = [
     "checked_query",
     "encode_body",
     "is_output_type",
+    "is_tool_name",
 ]
 
 _Temperature = Annotated[float, msgspec.Meta(ge=0, le=2)]
@@ -44,7 +45,6 @@ _Penalty = Annotated[float, msgspec.Meta(ge=-2, le=2)]
 _Positive = Annotated[int, msgspec.Meta(ge=1)]
 _TopLogprobs = Annotated[int, msgspec.Meta(ge=0, le=20)]
 _Stop = str | Annotated[list[str], msgspec.Meta(max_length=4)]
-_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # At the top level msgspec names no path: "Object contains unknown field `x`".
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]*)`$")
 
@@ -433,8 +433,18 @@ def _tool_dict(tool: Any, i: int) -> Any:
     return tool
 
 
+# What OpenAI accepts as a function name; other providers accept the same or more. fullmatch,
+# not `^...$`, whose `$` also matches before a trailing newline.
+_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+
+def is_tool_name(name: str) -> bool:
+    """Whether `name` is a name the API takes for a tool: 1 to 64 letters, digits, `_` or `-`."""
+    return _TOOL_NAME.fullmatch(name) is not None
+
+
 def _check_name(name: str, field: str) -> None:
-    if not _TOOL_NAME.match(name):
+    if not is_tool_name(name):
         raise InvalidRequestError(
             field, f"{name!r} must be 1 to 64 letters, digits, underscores or dashes"
         )

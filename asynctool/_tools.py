@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -18,6 +17,7 @@ import anyio.to_thread
 import msgspec
 
 from ._exceptions import ToolDefinitionError, ToolError
+from ._request import is_tool_name
 from ._schema import function_schema
 from ._types import FunctionDefinition
 
@@ -29,9 +29,6 @@ DepsT = TypeVar("DepsT")
 
 RunSync = Callable[[Callable[[], Any]], Awaitable[Any]]
 """Runs a sync tool's bound call off the event loop and returns its result (`Tool.run`)."""
-
-# What OpenAI accepts as a function name; other providers accept the same or more.
-_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
 @dataclasses.dataclass
@@ -312,7 +309,7 @@ async def _in_worker_thread(call: Callable[[], Any]) -> Any:
 
 
 def _check_name(name: str, fn: object) -> str:
-    if not _NAME.fullmatch(name):
+    if not is_tool_name(name):
         raise ToolDefinitionError(
             f"{fn!r}: tool name {name!r} must be 1 to 64 letters, digits, `_` or `-`; "
             "pass name=... to choose one"
