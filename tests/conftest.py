@@ -1,4 +1,11 @@
-"""Shared fixtures: a clean environment, and a real HTTP server on 127.0.0.1 to talk to."""
+"""Shared fixtures: a clean environment, and a real HTTP server on 127.0.0.1 to talk to.
+
+A test that scripts model turns (text, tool calls, faults) uses `serving()` (or the `serve`
+fixture, which enters it): asynctool's own ModelServer, as users test with it. A test that must
+write exact bytes or headers uses the `server` fixture, a `LocalServer` answering from aiohttp
+responders (`reply`, `stream`). `connections_in_use()` is how a test says no connection is left
+checked out.
+"""
 
 from __future__ import annotations
 
