@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from ._exceptions import ToolArgumentsError, split_validation_error
+from ._exceptions import PREVIEW_CHARS, ToolArgumentsError, split_validation_error
 from ._pydantic import ModelValidationError
 
 __all__ = ["arguments_error"]
@@ -21,7 +21,6 @@ _PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 _MISSING = re.compile(r"Object missing required field `(?P<name>.*)`")
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>.*)`")
 _GOT = re.compile(r", got `[^`]*`$")
-_PREVIEW_CHARS = 200  # enough to recognise a value; a model's whole essay is not repeated back
 _KINDS = {
     "string": "a string",
     "integer": "an integer",
@@ -145,7 +144,7 @@ def _preview_text(data: str | bytes) -> str:
 
 
 def _truncate(text: str) -> str:
-    return text if len(text) <= _PREVIEW_CHARS else f"{text[:_PREVIEW_CHARS]}… ({len(text)} chars)"
+    return text if len(text) <= PREVIEW_CHARS else f"{text[:PREVIEW_CHARS]}… ({len(text)} chars)"
 
 
 # --------------------------------------------------------------------------- expected value

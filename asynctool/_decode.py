@@ -24,7 +24,13 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from ._exceptions import APIError, APIResponseValidationError, StreamDecodeError, error_message
+from ._exceptions import (
+    PREVIEW_CHARS,
+    APIError,
+    APIResponseValidationError,
+    StreamDecodeError,
+    error_message,
+)
 from ._lossless import convert
 from ._types import ChatCompletion, completion_decoder
 
@@ -44,7 +50,6 @@ __all__ = [
 T = TypeVar("T")
 E = TypeVar("E", bound=APIError)
 
-_SHOWN = 200  # how much of a body or an event's data an error quotes
 # Media types that are not an event stream but say something: an error object, or a page that
 # shows the base URL points at a website or a proxy. Any other type is read as a stream.
 NOT_STREAM_TYPES = ("text/html", "application/json")
@@ -136,7 +141,7 @@ def not_a_stream(content_type: str, status: int, data: bytes) -> APIError:
 
 def _not_an_answer(status: int, data: bytes, message: str) -> APIResponseValidationError:
     """The error for a success response that is not what the API returns."""
-    text = data[:_SHOWN].decode("utf-8", "replace")
+    text = data[:PREVIEW_CHARS].decode("utf-8", "replace")
     return APIResponseValidationError(f"{message}: {text!r}", status_code=status, body=text)
 
 
@@ -182,7 +187,7 @@ def finished_with_error(body: object) -> APIError:
 def undecodable(data: bytes) -> StreamDecodeError:
     """The error for an event's data that is not a chunk, quoting its start."""
     text = data.decode("utf-8", "replace")
-    shown = text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+    shown = text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "..."
     return StreamDecodeError(f"The stream sent data that is not a chunk: {shown!r}", data=shown)
 
 

@@ -557,6 +557,10 @@ def _location(loc: object) -> str:
     return ".".join(str(part) for part in path)
 
 
+# How much of a value an error message quotes (a server's body or event, a model's answer or
+# arguments): enough to recognise it; a whole page or a model's essay is not repeated back.
+PREVIEW_CHARS = 200
+
 # msgspec ends a ValidationError's text with the path it failed at: `Expected `int`, got `str` -
 # at `$.a[0].b``. Matched at the end, as a reason may quote a value holding the same words.
 _AT = re.compile(r"(?P<reason>.*?)(?: - at `(?P<path>\$[^`]*)`)?", re.DOTALL)

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from ._exceptions import (
+    PREVIEW_CHARS,
     FinishReasonError,
     InvalidRequestError,
     OutputValidationError,
@@ -56,7 +57,6 @@ ArgumentParsers = Mapping[str, Callable[[str], Any]]
 
 T = TypeVar("T")
 _NAME = re.compile(r"[^a-zA-Z0-9_-]")
-_SHOWN = 200  # characters of a bad answer quoted in an error
 
 
 class OutputSpec(Generic[T]):
@@ -191,7 +191,7 @@ def _split(exc: msgspec.ValidationError, wrapped: bool) -> tuple[str, str]:
 
 
 def _shown(content: str) -> str:
-    return repr(content if len(content) <= _SHOWN else content[:_SHOWN] + "...")
+    return repr(content if len(content) <= PREVIEW_CHARS else content[:PREVIEW_CHARS] + "...")
 
 
 def parse_completion(

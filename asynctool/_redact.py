@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from ._exceptions import APIError
+from ._exceptions import PREVIEW_CHARS, APIError
 
 __all__ = [
     "REDACTED",
@@ -50,7 +50,6 @@ _NOT_CREDENTIALS = frozenset({"idempotency-key"})
 # Below this length a secret could be part of a word, so only whole tokens are replaced.
 _LONG_SECRET = 16
 _WORD = "A-Za-z0-9"
-_QUOTED_CHARS = 200  # what a message or a log line quotes of a server's text
 
 
 def is_credential_header(name: str) -> bool:
@@ -100,9 +99,9 @@ def redact(error: _E, secrets: Iterable[str]) -> _E:
 
 def quoted(text: str) -> str:
     """`text` as a bounded, escaped literal: no line break or control character gets through."""
-    if len(text) <= _QUOTED_CHARS:
+    if len(text) <= PREVIEW_CHARS:
         return repr(text)
-    return f"{text[:_QUOTED_CHARS]!r}... ({len(text) - _QUOTED_CHARS} more characters)"
+    return f"{text[:PREVIEW_CHARS]!r}... ({len(text) - PREVIEW_CHARS} more characters)"
 
 
 def _key(secrets: Iterable[str]) -> tuple[str, ...]:

@@ -42,6 +42,7 @@ from ._events import (
     TurnCompleted,
 )
 from ._exceptions import (
+    PREVIEW_CHARS,
     AgentError,
     APIError,
     AsyncToolError,
@@ -275,7 +276,8 @@ class Run:
         if self.tool_errors >= self.settings.max_tool_errors:
             raise ToolErrorLimitExceeded(
                 f"{self.tool_errors} tool calls in a row failed (max_tool_errors="
-                f"{self.settings.max_tool_errors}); the last said: {results[-1].content[:200]}"
+                f"{self.settings.max_tool_errors}); "
+                f"the last said: {results[-1].content[:PREVIEW_CHARS]}"
             )
 
     def _finish(self, completion: ChatCompletion) -> RunResult[Any] | None:

@@ -38,7 +38,7 @@ from typing import Final, cast
 
 import msgspec
 
-from ._exceptions import StreamDecodeError
+from ._exceptions import PREVIEW_CHARS, StreamDecodeError
 
 __all__ = ["SSEDecoder", "ServerSentEvent"]
 
@@ -47,8 +47,6 @@ _BOM: Final = b"\xef\xbb\xbf"
 _NEXT_DATA: Final = b"\n\ndata: "
 # Events whose data is searched for a line feed with one join: about 16 KiB of a completion.
 _CHECKED_AT_ONCE: Final = 64
-# How much of an oversized line or event an error carries, so the message stays readable.
-_PREVIEW: Final = 200
 
 
 class ServerSentEvent(msgspec.Struct, gc=False, frozen=True):
@@ -361,7 +359,7 @@ class SSEDecoder:
         # Each line costs its length plus the LF that joins it to the next.
         self._data_size += len(value) + 1
         if self._data_size - 1 > self._max_size:
-            preview = self._data[0][:_PREVIEW]
+            preview = self._data[0][:PREVIEW_CHARS]
             self._data = []
             raise self._too_large("the data of one event", preview)
 
@@ -390,7 +388,7 @@ class SSEDecoder:
             index = sizes.index(longest)
             start = self._pending[0] if index == 0 and self._pending else lines[index]
             self._pending = []
-            raise self._too_large("a line", start[:_PREVIEW])
+            raise self._too_large("a line", start[:PREVIEW_CHARS])
 
     def _too_large(self, what: str, preview: bytes) -> StreamDecodeError:
         """The error for input past the size bound, saying how to raise the bound."""
