@@ -113,7 +113,10 @@ def response(request: Request) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def serving(**options: Any) -> AsyncIterator[KeepAliveServer]:
+async def keepalive_server(**options: Any) -> AsyncIterator[KeepAliveServer]:
+    """A `KeepAliveServer` on 127.0.0.1, speaking HTTP/1.1 on a bare asyncio server so that each
+    test decides how and when a kept-alive connection dies. Not `conftest.serving()`, which
+    plays model turns."""
     server = KeepAliveServer(**options)
     listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
     server.port = listener.sockets[0].getsockname()[1]
@@ -163,7 +166,7 @@ def client_for(server: KeepAliveServer, max_retries: int) -> AsyncClient:
 async def test_a_request_on_a_closed_pooled_connection_is_sent_again_at_once(
     ask: Ask, close: Close, backoffs: list[int]
 ) -> None:
-    async with serving(close=close) as server, client_for(server, max_retries=0) as client:
+    async with keepalive_server(close=close) as server, client_for(server, max_retries=0) as client:
         answers = [await ask(client) for _ in range(3)]
     assert answers == ["Hello"] * 3
     # Each connection answered one request and was closed on the next, which went out again
@@ -181,7 +184,7 @@ async def test_the_resend_uses_up_no_retry_and_logs_no_retry(
     ask: Ask, backoffs: list[int], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="asynctool")
-    async with serving() as server, client_for(server, max_retries=2) as client:
+    async with keepalive_server() as server, client_for(server, max_retries=2) as client:
         for _ in range(4):
             assert await ask(client) == "Hello"
     assert (len(server.requests), server.answered, backoffs) == (7, 4, [])
@@ -192,7 +195,7 @@ async def test_the_resend_uses_up_no_retry_and_logs_no_retry(
 async def test_every_closed_pooled_connection_is_passed_over_for_the_resend(
     backoffs: list[int],
 ) -> None:
-    async with serving() as server, client_for(server, max_retries=0) as client:
+    async with keepalive_server() as server, client_for(server, max_retries=0) as client:
         # Two streams at once leave two pooled connections, both of which the server closes
         # when a second request arrives; the resend must not pick the other one.
         assert await asyncio.gather(ask_streamed(client), ask_streamed(client)) == ["Hello"] * 2
@@ -206,7 +209,10 @@ async def test_every_closed_pooled_connection_is_passed_over_for_the_resend(
 async def test_a_new_connection_that_drops_the_request_keeps_the_backoff_and_the_count(
     ask: Ask, backoffs: list[int]
 ) -> None:
-    async with serving(answer_first=False) as server, client_for(server, max_retries=1) as client:
+    async with (
+        keepalive_server(answer_first=False) as server,
+        client_for(server, max_retries=1) as client,
+    ):
         with pytest.raises(APIConnectionError, match="Server disconnected"):
             await ask(client)
     # Never a pooled connection: two attempts, one backoff between them, nothing more.
@@ -217,7 +223,10 @@ async def test_a_new_connection_that_drops_the_request_keeps_the_backoff_and_the
 async def test_a_new_connection_that_drops_fails_at_once_without_retries(
     backoffs: list[int],
 ) -> None:
-    async with serving(answer_first=False) as server, client_for(server, max_retries=0) as client:
+    async with (
+        keepalive_server(answer_first=False) as server,
+        client_for(server, max_retries=0) as client,
+    ):
         with pytest.raises(APIConnectionError):
             await ask_plain(client)
     assert len(server.requests) == 1
@@ -227,7 +236,7 @@ async def test_a_new_connection_that_drops_fails_at_once_without_retries(
 async def test_the_resend_happens_once_per_attempt(ask: Ask, backoffs: list[int]) -> None:
     # After its first answer the server answers nothing: the request on the pooled connection
     # is sent again once, then fails on a new connection as an ordinary attempt.
-    async with serving(answers=1) as server, client_for(server, max_retries=1) as client:
+    async with keepalive_server(answers=1) as server, client_for(server, max_retries=1) as client:
         assert await ask(client) == "Hello"
         with pytest.raises(APIConnectionError):
             await ask(client)
@@ -240,7 +249,7 @@ async def test_a_connection_closed_after_part_of_an_answer_is_an_ordinary_failur
 ) -> None:
     # A byte of an answer means the server read the request: not a connection closed idle.
     async with (
-        serving(partial=b"HTTP/1.1 200 OK\r\nContent-") as server,
+        keepalive_server(partial=b"HTTP/1.1 200 OK\r\nContent-") as server,
         client_for(server, max_retries=0) as client,
     ):
         assert await ask_plain(client) == "Hello"
