@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypedDict, TypeVar, Unpack, overload
 
 import anyio.to_thread
 import msgspec
@@ -220,6 +220,16 @@ def tool(
     return decorate if fn is None else decorate(fn)
 
 
+class _ToolOptions(TypedDict, total=False):
+    """The keywords of `tool`, for `ToolRegistry.tool`, which passes them on."""
+
+    name: str | None
+    description: str | None
+    strict: bool
+    sequential: bool
+    timeout: float | None
+
+
 class ToolRegistry:
     """The tools an agent may offer, by name; names are unique."""
 
@@ -243,38 +253,16 @@ class ToolRegistry:
     def tool(self, fn: Callable[P, R], /) -> Tool[P, R]: ...
     @overload
     def tool(
-        self,
-        fn: None = None,
-        /,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        strict: bool = False,
-        sequential: bool = False,
-        timeout: float | None = None,
+        self, fn: None = None, /, **options: Unpack[_ToolOptions]
     ) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
     def tool(
-        self,
-        fn: Callable[P, R] | None = None,
-        /,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        strict: bool = False,
-        sequential: bool = False,
-        timeout: float | None = None,
+        self, fn: Callable[P, R] | None = None, /, **options: Unpack[_ToolOptions]
     ) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
         """Like `@tool` (bare or with the same options), and register the tool."""
 
         def decorate(fn: Callable[P, R]) -> Tool[P, R]:
-            made = Tool(
-                fn,
-                name=name,
-                description=description,
-                strict=strict,
-                sequential=sequential,
-                timeout=timeout,
-            )
+            # `tool`'s options, checked and defaulted there: written once, in its signature.
+            made = tool(**options)(fn)
             self.add(made)
             return made
 
