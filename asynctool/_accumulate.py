@@ -192,7 +192,7 @@ class _ChoiceState:
         self.refusal_logprobs: list[TokenLogprob] | None = None
         self.content_filter_results: dict[str, ContentFilterResult] | None = None
 
-    def merge_rest(self, choice: ChunkChoice) -> None:
+    def merge_uncommon_fields(self, choice: ChunkChoice) -> None:
         """Merge what a chunk rarely carries: everything but content and tool calls."""
         delta = choice.delta
         if delta.role is not None and self.role is None:
@@ -219,7 +219,7 @@ class _ChoiceState:
         if extras(delta):
             merged_extras(self.message_extras, delta)
         if delta.function_call is not None and extras(delta.function_call):
-            assert self.function_call is not None  # `merge_rest` made it
+            assert self.function_call is not None  # `merge_uncommon_fields` made it
             merged_extras(self.function_call.function_extras, delta.function_call)
 
     def call_for(self, fragment: ChoiceDeltaToolCall) -> _ToolCallState:
@@ -364,7 +364,7 @@ class ChatCompletionAccumulator:
         fragment went to, are looked up again only when they change. A fragment that goes on
         with a call whose id, type and name are known only appends its arguments; any other
         goes through `call_for` and `merge`. The rarely sent fields are checked in one
-        condition and merged by `_ChoiceState.merge_rest`. The content and arguments this
+        condition and merged by `_ChoiceState.merge_uncommon_fields`. The content and arguments this
         call added are settled into one string each. With `lossless`, every fragment goes
         through `merge` and its unnamed fields are merged too (`add_lossless`).
         """
@@ -421,7 +421,7 @@ class ChatCompletionAccumulator:
                     or choice.logprobs is not None
                     or choice.content_filter_results is not None
                 ):
-                    state.merge_rest(choice)
+                    state.merge_uncommon_fields(choice)
                     if choice.finish_reason == "error":
                         self.failed = True
             if chunk.usage is not None or chunk.prompt_filter_results is not None:

@@ -36,11 +36,11 @@ from ._types import ChatCompletion, completion_decoder
 
 __all__ = [
     "NOT_STREAM_TYPES",
+    "api_error_in",
     "attributed",
     "completion_in",
     "decode_with_quirks",
     "error_from",
-    "error_in",
     "finished_with_error",
     "normalize_chunk_quirks",
     "not_a_stream",
@@ -89,7 +89,7 @@ def completion_in(data: bytes, status: int, content_type: str) -> ChatCompletion
     else:
         if not completion.choices:
             # An error object decodes as an empty completion.
-            error = error_in(data)
+            error = api_error_in(data)
             if error is not None:
                 raise error
         return completion
@@ -127,7 +127,7 @@ def _why_not_a_completion(data: bytes, exc: Exception) -> str:
 def not_a_stream(content_type: str, status: int, data: bytes) -> APIError:
     """The error for a body of one of `NOT_STREAM_TYPES` where an event stream was asked for:
     the server's own error when the body is one, else what came instead."""
-    error = error_in(data) if content_type == "application/json" else None
+    error = api_error_in(data) if content_type == "application/json" else None
     if error is not None:
         return error
     what = "an HTML page" if content_type == "text/html" else "JSON that is not an error"
@@ -158,7 +158,7 @@ class _ErrorProbe(msgspec.Struct):
 _probe_decoder = msgspec.json.Decoder(_ErrorProbe)
 
 
-def error_in(data: bytes) -> APIError | None:
+def api_error_in(data: bytes) -> APIError | None:
     """The `APIError` for data that is an error object (`{"error": ...}`, `"object": "error"`)."""
     try:
         probe = _probe_decoder.decode(data)

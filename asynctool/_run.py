@@ -145,7 +145,7 @@ class Run:
                     await self.settings.after_response(completion)
                 calls = self._tool_calls(completion)
                 if not calls:
-                    result = self._finish(completion)
+                    result = self._result_of_final_answer(completion)
                     if result is None:
                         continue  # the answer did not parse and went back to the model
                     yield RunCompleted(result=result)
@@ -280,7 +280,7 @@ class Run:
                 f"the last said: {results[-1].content[:PREVIEW_CHARS]}"
             )
 
-    def _finish(self, completion: ChatCompletion) -> RunResult[Any] | None:
+    def _result_of_final_answer(self, completion: ChatCompletion) -> RunResult[Any] | None:
         """The result of a final answer, or None when it went back to the model to fix."""
         choice = completion.choices[0]
         message = choice.message

@@ -24,7 +24,7 @@ that is a run of single-line ``data: `` events (a streamed completion) is split 
 one call, without copying the chunk, and searched for line feeds a few dozen events at a time;
 any other chunk is cut into blocks at each ``\\n\\n``, and a block that is a single ``data: ``
 line becomes an event without being looked at line by line.
-`feed_data` hands plain events (type ``message``, no ID, no retry) over as their data bytes, so
+`events_from` hands plain events (type ``message``, no ID, no retry) over as their data bytes, so
 the stream builds no object per token; `feed` gives every event as a `ServerSentEvent`.
 
 A partial line is kept as a list of pieces and joined once, when its end arrives, so a huge line
@@ -144,10 +144,10 @@ class SSEDecoder:
         """
         return [
             ServerSentEvent(data=event) if isinstance(event, bytes) else event
-            for event in self.feed_data(chunk)
+            for event in self.events_from(chunk)
         ]
 
-    def feed_data(self, chunk: bytes) -> list[bytes | ServerSentEvent]:
+    def events_from(self, chunk: bytes) -> list[bytes | ServerSentEvent]:
         """Parse the next piece of the stream, as `feed`, handing plain events over as bytes.
 
         A plain event, one of type `message` with no event ID in force and no `retry`, is

@@ -99,7 +99,7 @@ class ChatStream(AsyncCloseable):
                 if self._ended:
                     raise StopAsyncIteration
                 if self._backlog:
-                    self._take_batch()
+                    self._decode_next_batch()
                 else:
                     await self._read()
                 chunk = next(self._ready, None)
@@ -163,13 +163,13 @@ class ChatStream(AsyncCloseable):
             self._end_of_body()
             return
         try:
-            self._backlog = self._decoder.feed_data(data)
+            self._backlog = self._decoder.events_from(data)
         except StreamDecodeError as exc:
             self._fail(exc)
             return
-        self._take_batch()
+        self._decode_next_batch()
 
-    def _take_batch(self) -> None:
+    def _decode_next_batch(self) -> None:
         """Decode the next few events of the backlog.
 
         One read may complete a thousand events. Decoded a few at a time, each batch of chunks
@@ -182,9 +182,9 @@ class ChatStream(AsyncCloseable):
         # checked by C loops. Decoding raises at the first event that is not such a chunk (an
         # event object, [DONE], bad data, a field the structs do not name), and `extend` keeps
         # the chunks decoded before it. From there, or from the first chunk without choices
-        # (usage, an error object), the batch goes through `_take`, one event at a time; what
+        # (usage, an error object), the batch goes through `_decode_onto`, one event at a time; what
         # was decoded is not decoded again. So does a batch decoded by a learned shape: its
-        # chunks carry unnamed fields, which `_take` keeps.
+        # chunks carry unnamed fields, which `_decode_onto` keeps.
         chunks: list[ChatCompletionChunk] = []
         try:
             chunks.extend(map(self._chunks.decode, batch))  # type: ignore[arg-type]
@@ -202,9 +202,9 @@ class ChatStream(AsyncCloseable):
             usual = next((i for i, chunk in enumerate(chunks) if not chunk.choices), len(chunks))
         queue = chunks[:usual]
         self._ready = iter(queue)  # a list iterator sees what is appended
-        self._take(batch[usual:], queue, chunks[usual:])
+        self._decode_onto(batch[usual:], queue, chunks[usual:])
 
-    def _take(
+    def _decode_onto(
         self,
         events: list[bytes | ServerSentEvent],
         queue: list[ChatCompletionChunk],
@@ -233,7 +233,7 @@ class ChatStream(AsyncCloseable):
             chunk = next(ahead, None)
             if chunk is None:
                 if data == _DONE:
-                    end = self._finish
+                    end = self._close_completed
                     break
                 try:
                     chunk = self._chunks.decode(data)
@@ -259,7 +259,7 @@ class ChatStream(AsyncCloseable):
             self._accumulator.add_lossless(queue)
         else:
             self._accumulator.add_all(queue)
-        if self._accumulator.failed and (end is None or end == self._finish):
+        if self._accumulator.failed and (end is None or end == self._close_completed):
             end = partial(self._fail, finished_with_error(None))
         if end is not None:
             end()
@@ -273,7 +273,7 @@ class ChatStream(AsyncCloseable):
     def _end_of_body(self) -> None:
         cut_mid_event = self._decoder.close()
         if self._accumulator.finished:
-            self._finish()
+            self._close_completed()
             return
         pending = self._accumulator.unfinished_choices()
         detail = f"choices {pending} had no finish reason" if pending else "no choice arrived"
@@ -281,7 +281,7 @@ class ChatStream(AsyncCloseable):
             detail += ", and the body ended in the middle of an event"
         self._fail(IncompleteStreamError(f"The stream ended before [DONE]: {detail}"))
 
-    def _finish(self) -> None:
+    def _close_completed(self) -> None:
         self._complete = True
         self._ended = True
         self._response.close()

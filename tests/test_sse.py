@@ -441,7 +441,7 @@ def test_any_split_gives_the_same_events(stream: bytes, data: st.DataObject) -> 
     assert incomplete is expected_incomplete
 
 
-# --- feed_data: plain events as bytes, and the whole-run path that cuts them -------------------
+# --- events_from: plain events as bytes, and the whole-run path that cuts them -------------------
 
 _PLAIN = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\r\n"), max_size=8)
 # Runs of plain events, as a completion streams them, broken now and then by something else.
@@ -482,8 +482,8 @@ def test_runs_of_plain_events_split_anywhere(
 
 @settings(max_examples=200, deadline=None)
 @given(stream=event_streams())
-def test_feed_data_gives_plain_events_as_bytes(stream: bytes) -> None:
-    items = SSEDecoder().feed_data(stream)
+def test_events_from_gives_plain_events_as_bytes(stream: bytes) -> None:
+    items = SSEDecoder().events_from(stream)
     events, _ = decode(stream)
     assert len(items) == len(events)
     for item, event in zip(items, events, strict=True):
@@ -497,18 +497,18 @@ def test_feed_data_gives_plain_events_as_bytes(stream: bytes) -> None:
 
 def test_a_run_of_plain_events_is_cut_at_once() -> None:
     decoder = SSEDecoder()
-    assert decoder.feed_data(b"data: 1\n\ndata: 2\n\ndata: 3") == [b"1", b"2"]
-    assert decoder.feed_data(b"\n\ndata: 4\n\n") == [b"3", b"4"]
-    assert decoder.feed_data(b"data: 5\n\nid: 9\n\ndata: 6\n\n") == [b"5", ev(b"6", id="9")]
+    assert decoder.events_from(b"data: 1\n\ndata: 2\n\ndata: 3") == [b"1", b"2"]
+    assert decoder.events_from(b"\n\ndata: 4\n\n") == [b"3", b"4"]
+    assert decoder.events_from(b"data: 5\n\nid: 9\n\ndata: 6\n\n") == [b"5", ev(b"6", id="9")]
     # An ID in force makes every later event carry it, so none is plain any more.
-    assert decoder.feed_data(b"data: 7\n\n") == [ev(b"7", id="9")]
+    assert decoder.events_from(b"data: 7\n\n") == [ev(b"7", id="9")]
     assert decoder.close() is False
 
 
 def test_a_run_that_continues_an_event_is_not_plain() -> None:
     decoder = SSEDecoder()
-    assert decoder.feed_data(b"data: a\n") == []
-    assert decoder.feed_data(b"data: b\n\ndata: c\n\n") == [b"a\nb", b"c"]
+    assert decoder.events_from(b"data: a\n") == []
+    assert decoder.events_from(b"data: b\n\ndata: c\n\n") == [b"a\nb", b"c"]
 
 
 @pytest.mark.parametrize("at", [0, 63, 64, 150, 299])
@@ -520,8 +520,8 @@ def test_a_long_run_is_checked_to_its_end(at: int) -> None:
     expected = [b"%d" % i for i in range(300)]
     expected[at] = b"%d\nmore" % at
     decoder = SSEDecoder()
-    assert decoder.feed_data(b"".join(blocks) + b"data: next") == expected
-    assert decoder.feed_data(b"\n\n") == [b"next"]
+    assert decoder.events_from(b"".join(blocks) + b"data: next") == expected
+    assert decoder.events_from(b"\n\n") == [b"next"]
 
 
 def test_a_large_read_is_cut_without_copying_it() -> None:
@@ -530,10 +530,10 @@ def test_a_large_read_is_cut_without_copying_it() -> None:
     event = b'data: {"choices":[{"index":0,"delta":{"content":"%s"}}]}\n\n'
     chunk = b"".join(event % (b"x" * (i % 50)) for i in range(4000)) + b"data: {"
     decoder = SSEDecoder()
-    decoder.feed_data(b"data: ")  # a partial line carried over, as between reads
+    decoder.events_from(b"data: ")  # a partial line carried over, as between reads
     tracemalloc.start()
     try:
-        events = decoder.feed_data(chunk)
+        events = decoder.events_from(chunk)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -17,7 +17,7 @@ from asynctool import (
     StreamDecodeError,
     Timeout,
 )
-from asynctool._decode import error_in
+from asynctool._decode import api_error_in
 from asynctool._exceptions import APITimeoutError
 from asynctool._stream import _BATCH
 from asynctool._types import ChatCompletionChunk, chunk_decoder
@@ -396,5 +396,5 @@ async def test_a_chunk_with_choices_is_decoded_once(
 
 
 def test_error_in_ignores_what_is_not_json() -> None:
-    assert error_in(b"not json") is None
-    assert error_in(b'{"error": {"message": "m"}}') is not None
+    assert api_error_in(b"not json") is None
+    assert api_error_in(b'{"error": {"message": "m"}}') is not None
