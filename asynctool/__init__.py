@@ -97,9 +97,11 @@ if _typing.TYPE_CHECKING:
     from ._agent import AgentStream as AgentStream
     from ._docstrings import DocstringWarning as DocstringWarning
     from ._events import AgentEvent as AgentEvent
+    from ._events import ReasoningDelta as ReasoningDelta
     from ._events import RunCompleted as RunCompleted
     from ._events import RunResult as RunResult
     from ._events import TextDelta as TextDelta
+    from ._events import ToolCallArgumentsDelta as ToolCallArgumentsDelta
     from ._events import ToolCallReady as ToolCallReady
     from ._events import ToolCallStarted as ToolCallStarted
     from ._events import ToolResult as ToolResult
@@ -120,7 +122,9 @@ _LAZY = {
     "AgentEvent": "_events",
     "RunCompleted": "_events",
     "RunResult": "_events",
+    "ReasoningDelta": "_events",
     "TextDelta": "_events",
+    "ToolCallArgumentsDelta": "_events",
     "ToolCallReady": "_events",
     "ToolCallStarted": "_events",
     "ToolResult": "_events",

@@ -10,9 +10,11 @@ from ._types import ChatCompletion, Message, ToolCall, Usage
 
 __all__ = [
     "AgentEvent",
+    "ReasoningDelta",
     "RunCompleted",
     "RunResult",
     "TextDelta",
+    "ToolCallArgumentsDelta",
     "ToolCallReady",
     "ToolCallStarted",
     "ToolResult",
@@ -55,11 +57,28 @@ class TextDelta(msgspec.Struct, frozen=True, kw_only=True):
     turn: int
 
 
+class ReasoningDelta(msgspec.Struct, frozen=True, kw_only=True):
+    """A piece of the model's reasoning, as it streams (`reasoning_content` or `reasoning`)."""
+
+    text: str
+    turn: int
+
+
 class ToolCallStarted(msgspec.Struct, frozen=True, kw_only=True):
     """The model began a tool call; its arguments are still arriving."""
 
     id: str
     name: str
+    turn: int
+
+
+class ToolCallArgumentsDelta(msgspec.Struct, frozen=True, kw_only=True):
+    """A piece of a tool call's argument text, as it streams; the deltas of one call
+    concatenate to its final `function.arguments`."""
+
+    id: str
+    name: str
+    delta: str
     turn: int
 
 
@@ -103,6 +122,13 @@ class RunCompleted(msgspec.Struct, frozen=True, kw_only=True):
 
 
 AgentEvent: TypeAlias = (
-    TextDelta | ToolCallStarted | ToolCallReady | ToolResult | TurnCompleted | RunCompleted
+    TextDelta
+    | ReasoningDelta
+    | ToolCallStarted
+    | ToolCallArgumentsDelta
+    | ToolCallReady
+    | ToolResult
+    | TurnCompleted
+    | RunCompleted
 )
 """Every event `Agent.run_stream` yields."""
