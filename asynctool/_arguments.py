@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from ._defs import dereferenced
 from ._exceptions import PREVIEW_CHARS, ToolArgumentsError, split_validation_error
 from ._pydantic import ModelValidationError
 
@@ -154,15 +155,16 @@ def _schema_at(schema: dict[str, Any], path: _Path) -> dict[str, Any] | None:
     defs = schema.get("$defs", {})
     node = schema
     for part in path:
-        child = _child(_resolve(node, defs), part, defs)
+        child = _child(dereferenced(node, defs), part, defs)
         if child is None:
             return None
         node = child
-    return _resolve(node, defs)
+    found: dict[str, Any] = dereferenced(node, defs)
+    return found
 
 
 def _child(node: dict[str, Any], part: str | int | None, defs: dict[str, Any]) -> Any:
-    for branch in (node, *(_resolve(sub, defs) for sub in node.get("anyOf", ()))):
+    for branch in (node, *(dereferenced(sub, defs) for sub in node.get("anyOf", ()))):
         if isinstance(part, str) and part in branch.get("properties", {}):
             return branch["properties"][part]
         prefix = branch.get("prefixItems", [])
@@ -175,19 +177,13 @@ def _child(node: dict[str, Any], part: str | int | None, defs: dict[str, Any]) -
     return None
 
 
-def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        node = defs.get(node["$ref"].rpartition("/")[2], {})
-    return node
-
-
 def _expected_at(schema: dict[str, Any], path: _Path) -> str:
     """What the schema asks for at `path`, in words: `one of "a", "b"`, `a string`, or ""."""
     defs = schema.get("$defs", {})
     node = _schema_at(schema, path)
     if node is None:
         return ""
-    branches = [node, *(_resolve(branch, defs) for branch in node.get("anyOf", ()))]
+    branches = [node, *(dereferenced(branch, defs) for branch in node.get("anyOf", ()))]
     values = [value for branch in branches for value in branch.get("enum", ())]
     if values:
         return "one of " + ", ".join(_preview(value) for value in values)

@@ -16,10 +16,17 @@ import msgspec.inspect as mi
 
 from . import _pydantic
 
-__all__ = ["class_name", "model_defs", "names_of", "reached"]
+__all__ = ["class_name", "dereferenced", "model_defs", "names_of", "reached"]
 
 _REF = re.compile(r"#/\$defs/(.+)")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
+
+
+def dereferenced(schema: Any, defs: dict[str, Any]) -> Any:
+    """`schema` with its local `$ref`s followed into `defs` (`{}` for a name `defs` lacks)."""
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = defs.get(schema["$ref"].rpartition("/")[2], {})
+    return schema
 
 
 def names_of(named: dict[Any, mi.Type]) -> dict[Any, str]:

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from ._defs import dereferenced
 from ._exceptions import (
     PREVIEW_CHARS,
     FinishReasonError,
@@ -66,7 +67,7 @@ class OutputSpec(Generic[T]):
         self.type = output_type
         self.name = _schema_name(output_type)
         loose = schema_for_type(output_type, strict=False)
-        self.wrapped = not _is_object(loose)
+        self.wrapped = not _is_record(loose)
         target: Any = output_type
         if self.wrapped:
             target = msgspec.defstruct(self.name, [("value", output_type)], kw_only=True)
@@ -113,18 +114,13 @@ def _schema_name(output_type: Any) -> str:
     return name or "Output"
 
 
-def _is_object(schema: dict[str, Any]) -> bool:
+def _is_record(schema: dict[str, Any]) -> bool:
+    """An object schema with named properties: a response format as it is (others are wrapped)."""
     return schema.get("type") == "object" and "properties" in schema
 
 
-def _resolve(schema: Any, defs: dict[str, Any]) -> Any:
-    while isinstance(schema, dict) and "$ref" in schema:
-        schema = defs.get(schema["$ref"].rpartition("/")[2], {})
-    return schema
-
-
 def _nullable(schema: Any, defs: dict[str, Any]) -> bool:
-    schema = _resolve(schema, defs)
+    schema = dereferenced(schema, defs)
     if not isinstance(schema, dict):
         return True
     if schema.get("type") == "null":
@@ -156,7 +152,7 @@ def _nullable_optionals(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _drop_defaulted_nulls(data: Any, schema: Any, defs: dict[str, Any]) -> Any:
     """Remove `null`s the type does not allow, where the property may be left out instead."""
-    schema = _resolve(schema, defs)
+    schema = dereferenced(schema, defs)
     if not isinstance(schema, dict):
         return data
     if isinstance(data, list) and isinstance(schema.get("items"), dict):
@@ -164,7 +160,7 @@ def _drop_defaulted_nulls(data: Any, schema: Any, defs: dict[str, Any]) -> Any:
     if isinstance(data, dict):
         properties = schema.get("properties")
         if properties is None:
-            objects = [o for o in schema.get("anyOf", ()) if "properties" in _resolve(o, defs)]
+            objects = [o for o in schema.get("anyOf", ()) if "properties" in dereferenced(o, defs)]
             return _drop_defaulted_nulls(data, objects[0], defs) if len(objects) == 1 else data
         required = set(schema.get("required", ()))
         return {

@@ -100,7 +100,7 @@ class _StrictRewriter:
                 notes.append(f"{key}: {msgspec.json.encode(value).decode()}")
             elif key in _KEPT:
                 out[key] = self._keyword(key, value, path)
-        if _is_object(schema):
+        if _may_be_object(schema):
             self._close_object(schema, out, path)
         if notes:
             described = out.get("description")
@@ -172,7 +172,8 @@ def _check_expressible(schema: Any, path: tuple[str, ...]) -> None:
     raise SchemaError(reason, path=_render(path))
 
 
-def _is_object(schema: dict[str, Any]) -> bool:
+def _may_be_object(schema: dict[str, Any]) -> bool:
+    """Whether `type` allows an object (`"object"`, or a list of types with it)."""
     kind = schema.get("type")
     return kind == "object" or (isinstance(kind, list) and "object" in kind)
 
