@@ -22,7 +22,15 @@ from aiohttp import ClientResponse, web
 
 import asynctool._retry as retry_module
 from asynctool import AsyncClient, ChatCompletion
-from asynctool.testing import ModelServer, ScriptedModel, ScriptStep
+from asynctool.testing import (
+    Handler,
+    ModelServer,
+    RawResponse,
+    ScriptedModel,
+    ScriptStep,
+    raw_stream,
+)
+from asynctool.testing._deliver import deliver_raw
 
 Responder = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -98,53 +106,31 @@ def reply(
     status: int = 200,
     content_type: str | None = None,
     headers: dict[str, str] | None = None,
-) -> Responder:
-    """A responder that answers with this body (a dict as JSON) in one piece."""
-
-    async def respond(request: web.Request) -> web.StreamResponse:
-        data = body
-        ctype = content_type
-        if isinstance(data, dict):
-            data, ctype = msgspec.json.encode(data), ctype or "application/json"
-        elif isinstance(data, str):
-            data = data.encode()
-        return web.Response(
-            body=data,
-            status=status,
-            headers={"Content-Type": ctype or "text/plain", **(headers or {})},
-        )
-
-    return respond
+) -> RawResponse:
+    """A turn answering with exactly this body (a dict as JSON) in one piece; `text/plain`
+    unless it is a dict or `content_type` says otherwise."""
+    data = body
+    ctype = content_type
+    if isinstance(data, dict):
+        data, ctype = msgspec.json.encode(data), ctype or "application/json"
+    elif isinstance(data, str):
+        data = data.encode()
+    return RawResponse(
+        status=status, body=data, content_type=ctype or "text/plain", headers=headers or {}
+    )
 
 
 def stream(
     *pieces: bytes,
     delay: float = 0.0,
     drop: bool = False,
-    stall: float = 0.0,
+    stall: bool = False,
     headers: dict[str, str] | None = None,
-) -> Responder:
-    """A responder that streams `pieces` as separate writes, then ends, drops or stalls."""
-
-    async def respond(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", **(headers or {})}
-        )
-        await response.prepare(request)
-        for piece in pieces:
-            await response.write(piece)
-            if delay:
-                await asyncio.sleep(delay)
-        if stall:
-            await asyncio.sleep(stall)
-        if drop:
-            assert request.transport is not None
-            request.transport.close()
-            return response
-        await response.write_eof()
-        return response
-
-    return respond
+) -> RawResponse:
+    """A turn streaming `pieces` as separate writes, `delay` seconds apart, then ending, or
+    closing the connection (`drop`), or writing nothing more until the client leaves (`stall`)."""
+    ending = "close" if drop else "hang" if stall else "finish"
+    return raw_stream(*pieces, pace=delay, ending=ending, headers=headers)
 
 
 async def complete(client: AsyncClient, stream: bool, **kwargs: Any) -> ChatCompletion:
@@ -167,7 +153,7 @@ class LocalServer:
     """
 
     def __init__(self) -> None:
-        self.responders: list[Responder] = [reply(completion_body())]
+        self.responders: list[Any] = [reply(completion_body())]
         self.requests: list[tuple[dict[str, str], Any]] = []
         self.runner: web.AppRunner | None = None
         self.port = 0
@@ -180,7 +166,7 @@ class LocalServer:
     def bodies(self) -> list[Any]:
         return [body for _, body in self.requests]
 
-    def script(self, *responders: Responder) -> None:
+    def script(self, *responders: Any) -> None:
         self.responders = list(responders)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -188,7 +174,12 @@ class LocalServer:
         body = msgspec.json.decode(raw) if raw else None
         self.requests.append((dict(request.headers), body))
         index = min(len(self.requests), len(self.responders)) - 1
-        return await self.responders[index](request)
+        responder = self.responders[index]
+        if isinstance(responder, RawResponse):
+            return await deliver_raw(request, responder, asyncio.Event())
+        if isinstance(responder, Handler):
+            return await responder.respond(request)
+        return await responder(request)
 
     async def start(self, extra_routes: Iterable[web.RouteDef] = ()) -> None:
         app = web.Application()

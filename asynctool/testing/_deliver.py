@@ -1,10 +1,11 @@
-"""Writing a rendered body to the socket, correctly or with the faults a script asks for.
+"""Writing a response to the socket, correctly or with the faults a script asks for.
 
 A correct body goes out in one `write()` (a stream's events are joined first): the server
 should never be what a benchmark measures. Faults need finer control: a stall writes the
 events before it, waits, then the rest; a trickle writes one byte per write; a drop sends a
 prefix of the body and closes the socket, so the client sees fewer bytes than announced (or
-an unterminated chunked body).
+an unterminated chunked body). A `RawResponse` is written as it says, a `Handler` runs until it
+returns or the server closes.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import contextlib
 
 from aiohttp import web
 
-from ._turns import Fault
+from ._turns import Fault, Handler, RawResponse
 from ._wire import DONE
 
-__all__ = ["SSE_CONTENT_TYPE", "deliver", "pause"]
+__all__ = ["SSE_CONTENT_TYPE", "deliver", "deliver_raw", "pause", "run_handler"]
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 _JSON_CONTENT_TYPE = "application/json"
@@ -130,3 +131,50 @@ def _close(request: web.Request) -> None:
     """Close the connection after what was written is flushed: the body stays unfinished."""
     if request.transport is not None:
         request.transport.close()
+
+
+async def deliver_raw(
+    request: web.Request, raw: RawResponse, closing: asyncio.Event
+) -> web.StreamResponse:
+    """Send `raw`: one sized body, or, when it is streamed, its pieces written one by one."""
+    headers = {**raw.headers, "Content-Type": raw.content_type}
+    if not raw.streamed:
+        return web.Response(status=raw.status, body=raw.body, headers=headers)
+    response = web.StreamResponse(status=raw.status, headers=headers)
+    await response.prepare(request)
+    try:
+        if raw.body:
+            await response.write(raw.body)
+        for piece in raw.pieces:
+            await response.write(piece)
+            if await pause(closing, raw.pace):
+                _close(request)
+                return response
+        if raw.ending == "hang":
+            await pause(closing, None)
+        if raw.ending != "finish" or closing.is_set():
+            _close(request)
+            return response
+        await response.write_eof()
+    except ConnectionError:  # the client left first; nothing more to send
+        _close(request)
+    return response
+
+
+async def run_handler(
+    request: web.Request, handler: Handler, closing: asyncio.Event
+) -> web.StreamResponse:
+    """Run a `Handler` turn; when the server closes first, cancel it and close the connection."""
+    answer = asyncio.ensure_future(handler.respond(request))
+    closed = asyncio.ensure_future(closing.wait())
+    try:
+        await asyncio.wait({answer, closed}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        closed.cancel()
+    if answer.done():
+        return answer.result()
+    answer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await answer
+    _close(request)
+    return web.Response()

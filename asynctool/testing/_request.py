@@ -7,10 +7,10 @@ well as on bodies that were rejected.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy, MultiMapping
 
 from .._redact import REDACTED, is_credential_header
 
@@ -36,6 +36,8 @@ class RecordedRequest:
         body: the parsed JSON body; `None` when there was none or it was not JSON.
         raw_body: the body bytes as received.
         request_id: the `x-request-id` the server answered with.
+        query: the URL's query parameters (`extra_query`, Azure's `api-version`); left out
+            of the `repr`, as a query may carry a key (`?key=` for Gemini).
     """
 
     method: str
@@ -44,6 +46,7 @@ class RecordedRequest:
     body: Any
     raw_body: bytes
     request_id: str
+    query: MultiMapping[str] = field(default_factory=lambda: MultiDictProxy(MultiDict()))
 
     def __repr__(self) -> str:
         # The whole value goes, not the key inside it: the server does not know which part of
