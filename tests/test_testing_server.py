@@ -364,6 +364,23 @@ async def test_malformed_bodies_are_a_400(
     assert server.requests[0].raw_body == payload
 
 
+@pytest.mark.parametrize(
+    "choice",
+    [
+        # openai-python's ChatCompletionToolChoiceOptionParam: the forms that name no function
+        # of `tools` are the model's to read, not the server's to refuse.
+        {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}},
+        {"type": "custom", "custom": {"name": "grammar"}},
+    ],
+)
+async def test_tool_choices_naming_no_function_are_accepted(
+    session: aiohttp.ClientSession, choice: dict[str, Any]
+) -> None:
+    async with ModelServer(ScriptedModel([text("ok")])) as server:
+        status, _, _ = await chat(session, server, tool_choice=choice)
+    assert status == 200
+
+
 async def test_models_endpoints_and_unknown_paths(session: aiohttp.ClientSession) -> None:
     async with ModelServer(ScriptedModel(), model_ids=("a", "b")) as server:
         async with session.get(f"{server.base_url}/models") as resp:

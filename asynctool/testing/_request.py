@@ -18,6 +18,7 @@ __all__ = ["InvalidRequestBody", "RecordedRequest", "text_of", "validate_chat_bo
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
+_OTHER_CHOICE_TYPES = frozenset({"allowed_tools", "custom"})
 _MAX_N = 128
 
 
@@ -184,6 +185,10 @@ def _check_tools(tools: Any) -> set[str]:
 
 def _check_tool_choice(choice: Any, names: set[str]) -> None:
     if choice is None or (isinstance(choice, str) and choice in _TOOL_CHOICES):
+        return
+    # The other object forms (openai-python's ChatCompletionToolChoiceOptionParam:
+    # `allowed_tools`, `custom`) name no function of `tools`; they are the model's to read.
+    if isinstance(choice, dict) and choice.get("type") in _OTHER_CHOICE_TYPES:
         return
     function = choice.get("function") if isinstance(choice, dict) else None
     name = function.get("name") if isinstance(function, dict) else None
