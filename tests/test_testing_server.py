@@ -339,6 +339,8 @@ async def test_missing_or_wrong_key_is_a_401(
         (json.dumps({"model": "m", "messages": USER, "tools": {}}).encode(), "tools"),
         (json.dumps({"model": "m", "messages": USER, "tools": [{"type": "function"}]}).encode(),
          "tools[0].function.name"),
+        (json.dumps({"model": "m", "messages": USER, "tools": [{"type": "custom", "custom": {}}]}
+                    ).encode(), "tools[0].custom.name"),
         (json.dumps({"model": "m", "messages": USER, "tool_choice": "always"}).encode(),
          "tool_choice"),
         (json.dumps({"model": "m", "messages": USER, "tool_choice":
@@ -376,8 +378,9 @@ async def test_malformed_bodies_are_a_400(
 async def test_tool_choices_naming_no_function_are_accepted(
     session: aiohttp.ClientSession, choice: dict[str, Any]
 ) -> None:
+    tools = [{"type": "custom", "custom": {"name": "grammar"}}]  # a custom tool has no function
     async with ModelServer(ScriptedModel([text("ok")])) as server:
-        status, _, _ = await chat(session, server, tool_choice=choice)
+        status, _, _ = await chat(session, server, tools=tools, tool_choice=choice)
     assert status == 200
 
 

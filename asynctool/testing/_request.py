@@ -172,14 +172,16 @@ def _check_tools(tools: Any) -> set[str]:
         raise InvalidRequestBody("'tools' must be an array.", "tools")
     names: set[str] = set()
     for i, tool in enumerate(tools):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        name = function.get("name") if isinstance(function, dict) else None
+        # A custom tool (openai-python's ChatCompletionCustomToolParam) is named in `custom`.
+        kind = "custom" if isinstance(tool, dict) and tool.get("type") == "custom" else "function"
+        definition = tool.get(kind) if isinstance(tool, dict) else None
+        name = definition.get("name") if isinstance(definition, dict) else None
         if not isinstance(name, str) or not name:
             raise InvalidRequestBody(
-                f"Missing required parameter: 'tools[{i}].function.name'.",
-                f"tools[{i}].function.name",
+                f"Missing required parameter: 'tools[{i}].{kind}.name'.", f"tools[{i}].{kind}.name"
             )
-        names.add(name)
+        if kind == "function":
+            names.add(name)
     return names
 
 
