@@ -29,7 +29,6 @@ import aiohttp
 import anyio
 import msgspec
 import pytest
-from aiohttp import web
 
 from asynctool import (
     Agent,
@@ -59,6 +58,7 @@ from asynctool import (
 )
 from asynctool.testing import (
     ModelServer,
+    RawResponse,
     RecordedRequest,
     ScriptedModel,
     Turn,
@@ -68,6 +68,7 @@ from asynctool.testing import (
     error_chunk,
     error_event,
     garbage,
+    hang_up,
     html_error,
     html_page,
     no_done,
@@ -80,7 +81,7 @@ from asynctool.testing import (
     truncated,
 )
 from tests import conftest
-from tests.conftest import LocalServer, complete, completion_body, connections_in_use, reply
+from tests.conftest import complete, completion_body, connections_in_use, reply
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
 CONTENT = "The quick brown fox jumps over the lazy dog, and then it runs back to do it again."
@@ -182,44 +183,31 @@ async def test_dropped_plain_body_is_a_connection_error_and_not_retried(at: int)
     assert len(server.requests) == 1
 
 
-async def hang_up(request: web.Request) -> web.StreamResponse:
-    """Close the connection before any response: the request may not have been seen."""
-    assert request.transport is not None
-    request.transport.close()
-    return web.Response()
-
-
-def event_stream(request: web.Request) -> Any:
-    return web.Response(
-        body=b'data: {"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}'
-        b"\n\ndata: [DONE]\n\n",
-        content_type="text/event-stream",
-    )
+EVENT_STREAM = RawResponse(
+    200,
+    body=b'data: {"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}'
+    b"\n\ndata: [DONE]\n\n",
+    content_type="text/event-stream",
+)
 
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_drop_before_the_response_is_retried_with_the_same_idempotency_key(
-    server: LocalServer, stream: bool
+    stream: bool,
 ) -> None:
-    async def ok(request: web.Request) -> web.StreamResponse:
-        if stream:
-            return event_stream(request)
-        return await reply(completion_body("ok"))(request)
-
-    server.script(hang_up, ok)
-    async with AsyncClient(base_url=server.base_url, max_retries=1, timeout=TIMEOUT) as client:
-        outcome = await attempt(client, stream)
+    ok = EVENT_STREAM if stream else reply(completion_body("ok"))
+    async with serving(hang_up(), ok) as (server, _):
+        async with AsyncClient(base_url=server.base_url, max_retries=1, timeout=TIMEOUT) as client:
+            outcome = await attempt(client, stream)
     assert content_of(outcome.completion) == "ok"
-    keys = {headers["Idempotency-Key"] for headers, _ in server.requests}
+    keys = {request.headers["Idempotency-Key"] for request in server.requests}
     assert len(server.requests) == 2 and len(keys) == 1
 
 
-async def test_drop_before_the_response_on_every_attempt_is_a_connection_error(
-    server: LocalServer,
-) -> None:
-    server.script(hang_up)
-    async with AsyncClient(base_url=server.base_url, max_retries=2, timeout=TIMEOUT) as client:
-        outcome = await attempt(client, stream=True)
+async def test_drop_before_the_response_on_every_attempt_is_a_connection_error() -> None:
+    async with serving(*[hang_up()] * 3) as (server, _):
+        async with AsyncClient(base_url=server.base_url, max_retries=2, timeout=TIMEOUT) as client:
+            outcome = await attempt(client, stream=True)
     failed(outcome, APIConnectionError, exact=True)
     assert len(server.requests) == 3
 
@@ -451,18 +439,15 @@ async def test_200_html_page_is_a_response_validation_error_and_not_retried(
     assert len(server.requests) == 1
 
 
-async def test_an_error_body_is_read_only_up_to_its_cap(server: LocalServer) -> None:
-    async def endless_page(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(status=503, headers={"Content-Type": "text/html"})
-        await response.prepare(request)
-        await response.write(b"<html>" + b"x" * (2 << 20))  # 2 MiB, then nothing more
-        await asyncio.sleep(30)
-        return response
-
-    server.script(endless_page)
+async def test_an_error_body_is_read_only_up_to_its_cap() -> None:
+    # 2 MiB, then nothing more
+    endless_page = RawResponse(
+        503, body=b"<html>" + b"x" * (2 << 20), content_type="text/html", ending="hang"
+    )
     timeout = Timeout(total=HARD_LIMIT - 1, idle=1.0)
-    async with AsyncClient(base_url=server.base_url, max_retries=0, timeout=timeout) as client:
-        outcome = await attempt(client, stream=False)
+    async with serving(endless_page) as (server, _):
+        async with AsyncClient(base_url=server.base_url, max_retries=0, timeout=timeout) as client:
+            outcome = await attempt(client, stream=False)
     error = failed(outcome, InternalServerError)
     assert isinstance(error.body, str) and error.body.startswith("<html>xxx")
     assert outcome.elapsed < 1.0  # cut at the cap, not waited out to the idle bound
