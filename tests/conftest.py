@@ -1,38 +1,34 @@
 """Shared fixtures: a clean environment, and a real HTTP server on 127.0.0.1 to talk to.
 
-A test that scripts model turns (text, tool calls, faults) uses `serving()` (or the `serve`
-fixture, which enters it): asynctool's own ModelServer, as users test with it. A test that must
-write exact bytes or headers uses the `server` fixture, a `LocalServer` answering from aiohttp
-responders (`reply`, `stream`). `connections_in_use()` is how a test says no connection is left
+Every test gets its server one way: `serving()` (or the `serve` fixture, which enters it), a
+ModelServer of asynctool.testing playing a script, as users test with it. Turns say model
+answers (text, tool calls, faults); a test that must send exact bytes or headers scripts
+`reply()` or `stream()`, which build the RawResponses that say them. What the client sent is
+in the server's `requests`. `connections_in_use()` is how a test says no connection is left
 checked out.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
 import msgspec
 import pytest
-from aiohttp import ClientResponse, web
+from aiohttp import ClientResponse
 
 import asynctool._retry as retry_module
 from asynctool import AsyncClient, ChatCompletion
 from asynctool.testing import (
-    Handler,
     ModelServer,
     RawResponse,
     ScriptedModel,
     ScriptStep,
     raw_stream,
 )
-from asynctool.testing._deliver import deliver_raw
-
-Responder = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @pytest.fixture(autouse=True)
@@ -143,66 +139,6 @@ async def complete(client: AsyncClient, stream: bool, **kwargs: Any) -> ChatComp
     )
     async with chat_stream:
         return await chat_stream.get_final_completion()
-
-
-class LocalServer:
-    """An aiohttp.web server on 127.0.0.1 answering `POST /v1/chat/completions` from a script.
-
-    Each request takes the next responder; the last one answers every request after it.
-    Every request's headers and JSON body are recorded.
-    """
-
-    def __init__(self) -> None:
-        self.responders: list[Any] = [reply(completion_body())]
-        self.requests: list[tuple[dict[str, str], Any]] = []
-        self.runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
-    def bodies(self) -> list[Any]:
-        return [body for _, body in self.requests]
-
-    def script(self, *responders: Any) -> None:
-        self.responders = list(responders)
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        body = msgspec.json.decode(raw) if raw else None
-        self.requests.append((dict(request.headers), body))
-        index = min(len(self.requests), len(self.responders)) - 1
-        responder = self.responders[index]
-        if isinstance(responder, RawResponse):
-            return await deliver_raw(request, responder, asyncio.Event())
-        if isinstance(responder, Handler):
-            return await responder.respond(request)
-        return await responder(request)
-
-    async def start(self, extra_routes: Iterable[web.RouteDef] = ()) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._handle)
-        app.add_routes(list(extra_routes))
-        self.runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[LocalServer]:
-    """A running `LocalServer`."""
-    local = LocalServer()
-    await local.start()
-    yield local
-    await local.stop()
 
 
 def connections_in_use(client: AsyncClient) -> int:
