@@ -148,6 +148,30 @@ async def test_closing_the_server_cancels_a_handler_that_waits(
         await posting
 
 
+async def test_a_handler_is_cancelled_when_its_client_leaves(
+    session: aiohttp.ClientSession,
+) -> None:
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def waits(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b": ping\n\n")
+        started.set()
+        try:
+            await asyncio.Event().wait()  # writes nothing more: only a cancellation ends it
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return response
+
+    async with ModelServer(ScriptedModel([Handler(waits)])) as server:
+        resp = await session.post(f"{server.base_url}/chat/completions", json=BODY)
+        await started.wait()
+        resp.close()  # the client hangs up while the server goes on serving
+        await asyncio.wait_for(cancelled.wait(), 5)
+
+
 async def test_hang_up_closes_before_any_response(session: aiohttp.ClientSession) -> None:
     async with ModelServer(ScriptedModel([hang_up(), text("second")])) as server:
         with pytest.raises(aiohttp.ServerDisconnectedError):

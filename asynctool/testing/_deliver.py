@@ -164,11 +164,18 @@ async def deliver_raw(
 async def run_handler(
     request: web.Request, handler: Handler, closing: asyncio.Event
 ) -> web.StreamResponse:
-    """Run a `Handler` turn; when the server closes first, cancel it and close the connection."""
+    """Run a `Handler` turn; when the server closes first, cancel it and close the connection.
+
+    When the client leaves, aiohttp cancels this task (`handler_cancellation`): the handler's
+    own task is cancelled with it, so that a handler can see its client go.
+    """
     answer = asyncio.ensure_future(handler.respond(request))
     closed = asyncio.ensure_future(closing.wait())
     try:
         await asyncio.wait({answer, closed}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        answer.cancel()
+        raise
     finally:
         closed.cancel()
     if answer.done():

@@ -173,7 +173,7 @@ class Handler:
     depend on the request, a body written by hand. The server has read and recorded the request
     before (`await request.read()` returns the same bytes again), adds its `x-request-id` to
     the response, and still ends the handler when it closes, so a handler that waits forever
-    does not keep a test waiting.
+    does not keep a test waiting. When the client leaves first, the handler is cancelled.
 
     Example:
         ```python
