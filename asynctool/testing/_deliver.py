@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 
 from aiohttp import web
 
 from ._turns import Fault, Handler, RawResponse
 from ._wire import DONE
 
-__all__ = ["SSE_CONTENT_TYPE", "deliver", "deliver_raw", "pause", "run_handler"]
+__all__ = [
+    "SSE_CONTENT_TYPE",
+    "close_connection",
+    "deliver",
+    "deliver_raw",
+    "pause",
+    "run_handler",
+]
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 _JSON_CONTENT_TYPE = "application/json"
@@ -74,15 +82,22 @@ async def deliver(
     else:
         response.content_length = len(body)
     await response.prepare(request)
-    try:
+    with _unless_the_client_left(request):
         if fault is None:
             await response.write(body)
         elif not await _write_faulty(request, response, events, body, fault, closing):
             return response
         await response.write_eof()
-    except ConnectionError:  # the client left first; nothing more to send
-        _close(request)
     return response
+
+
+@contextlib.contextmanager
+def _unless_the_client_left(request: web.Request) -> Iterator[None]:
+    """Writing stops when the client has left first: there is no one to send the rest to."""
+    try:
+        yield
+    except ConnectionError:
+        close_connection(request)
 
 
 async def _write_faulty(
@@ -99,15 +114,15 @@ async def _write_faulty(
     if fault.stall_after is not None:
         stall_at = min(end, sum(len(e) for e in events[: fault.stall_after]))
     if not await _write(response, body[:stall_at], fault.trickle, closing):
-        _close(request)
+        close_connection(request)
         return False
     if fault.stall_after is not None:
         if await pause(closing, fault.stall_for):
-            _close(request)
+            close_connection(request)
             return False
         await _write(response, body[stall_at:end], fault.trickle, closing)
     if fault.drop_after is not None or closing.is_set():
-        _close(request)
+        close_connection(request)
         return False
     return True
 
@@ -127,7 +142,7 @@ async def _write(
     return True
 
 
-def _close(request: web.Request) -> None:
+def close_connection(request: web.Request) -> None:
     """Close the connection after what was written is flushed: the body stays unfinished."""
     if request.transport is not None:
         request.transport.close()
@@ -142,22 +157,20 @@ async def deliver_raw(
         return web.Response(status=raw.status, body=raw.body, headers=headers)
     response = web.StreamResponse(status=raw.status, headers=headers)
     await response.prepare(request)
-    try:
+    with _unless_the_client_left(request):
         if raw.body:
             await response.write(raw.body)
         for piece in raw.pieces:
             await response.write(piece)
             if await pause(closing, raw.pace):
-                _close(request)
+                close_connection(request)
                 return response
         if raw.ending == "hang":
             await pause(closing, None)
         if raw.ending != "finish" or closing.is_set():
-            _close(request)
+            close_connection(request)
             return response
         await response.write_eof()
-    except ConnectionError:  # the client left first; nothing more to send
-        _close(request)
     return response
 
 
@@ -183,5 +196,5 @@ async def run_handler(
     answer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await answer
-    _close(request)
+    close_connection(request)
     return web.Response()

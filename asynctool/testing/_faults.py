@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 from aiohttp import web
 
+from ._deliver import close_connection
 from ._turns import Choices, Fault, Handler, RawResponse, Reply, text
 
 __all__ = [
@@ -168,8 +169,7 @@ def raw_stream(
 
 
 async def _hang_up(request: web.Request) -> web.StreamResponse:
-    if request.transport is not None:
-        request.transport.close()
+    close_connection(request)
     return web.Response()
 
 
