@@ -18,6 +18,7 @@ from asynctool.testing import (
     RawResponse,
     ScriptedModel,
     hang_up,
+    raw_bytes,
     raw_stream,
     text,
 )
@@ -179,6 +180,21 @@ async def test_hang_up_closes_before_any_response(session: aiohttp.ClientSession
         async with session.post(f"{server.base_url}/chat/completions", json=BODY) as resp:
             assert resp.status == 200
     assert len(server.requests) == 2  # the hung-up request was seen, and recorded
+
+
+@pytest.mark.parametrize("data", [b"\x00\xff not HTTP\r\n\r\n", b"HTTP/1.1 200 OK\r\nX-Cut: "])
+async def test_raw_bytes_go_onto_the_socket_as_they_are(data: bytes) -> None:
+    async with ModelServer(ScriptedModel([raw_bytes(data)])) as server:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        body = b'{"model": "m", "messages": [{"role": "user", "content": "Hi"}]}'
+        writer.write(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        got = await reader.read()  # everything, up to the server's close
+        writer.close()
+    assert got == data
+    assert server.requests[0].json["model"] == "m"
 
 
 @pytest.mark.parametrize("base_path", ["/gateway/openai/v1", "gateway/openai/v1/"])

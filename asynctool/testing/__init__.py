@@ -33,6 +33,7 @@ from ._faults import hang_up as hang_up
 from ._faults import html_error as html_error
 from ._faults import html_page as html_page
 from ._faults import no_done as no_done
+from ._faults import raw_bytes as raw_bytes
 from ._faults import raw_stream as raw_stream
 from ._faults import redirect as redirect
 from ._faults import stall as stall
@@ -85,6 +86,7 @@ __all__ = [
     "html_error",
     "html_page",
     "no_done",
+    "raw_bytes",
     "raw_stream",
     "redirect",
     "refusal",

@@ -142,9 +142,14 @@ async def _write(
     return True
 
 
-def close_connection(request: web.Request) -> None:
-    """Close the connection after what was written is flushed: the body stays unfinished."""
+def close_connection(request: web.Request, last: bytes = b"") -> None:
+    """Close the connection after what was written is flushed: the body stays unfinished.
+
+    `last` is written onto the socket first, as it is, outside any HTTP framing.
+    """
     if request.transport is not None:
+        if last:
+            request.transport.write(last)
         request.transport.close()
 
 

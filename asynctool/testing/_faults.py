@@ -29,6 +29,7 @@ __all__ = [
     "html_error",
     "html_page",
     "no_done",
+    "raw_bytes",
     "raw_stream",
     "redirect",
     "stall",
@@ -171,6 +172,20 @@ def raw_stream(
 async def _hang_up(request: web.Request) -> web.StreamResponse:
     close_connection(request)
     return web.Response()
+
+
+def raw_bytes(data: bytes) -> Handler:
+    """Write `data` straight onto the socket instead of a response, then close the connection.
+
+    What a server that does not speak HTTP sends (another service on the port, TLS spoken to
+    a plain client), or a response head no client will parse: `b"HTTP/1.1 200 OK\\r\\nX: "`.
+    """
+
+    async def write(request: web.Request) -> web.StreamResponse:
+        close_connection(request, last=data)
+        return web.Response()
+
+    return Handler(write)
 
 
 def hang_up() -> Handler:
