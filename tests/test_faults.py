@@ -29,6 +29,7 @@ import aiohttp
 import anyio
 import msgspec
 import pytest
+from aiohttp import web
 
 from asynctool import (
     Agent,
@@ -57,6 +58,7 @@ from asynctool import (
     tool,
 )
 from asynctool.testing import (
+    Handler,
     ModelServer,
     RawResponse,
     RecordedRequest,
@@ -72,6 +74,7 @@ from asynctool.testing import (
     html_error,
     html_page,
     no_done,
+    raw_bytes,
     redirect,
     stall,
     status,
@@ -454,29 +457,13 @@ async def test_an_error_body_is_read_only_up_to_its_cap() -> None:
 
 
 async def test_a_server_that_does_not_speak_http_is_a_connection_error() -> None:
-    attempts = 0
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal attempts
-        attempts += 1
-        await reader.read(1024)
-        writer.write(b"\x00\xff\xfe\x80 this is not HTTP\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    raw = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = raw.sockets[0].getsockname()[1]
-    try:
-        async with AsyncClient(
-            base_url=f"http://127.0.0.1:{port}/v1", max_retries=1, timeout=TIMEOUT
-        ) as client:
+    not_http = raw_bytes(b"\x00\xff\xfe\x80 this is not HTTP\r\n\r\n")
+    async with serving(*[not_http] * 4) as (server, _):
+        async with AsyncClient(base_url=server.base_url, max_retries=1, timeout=TIMEOUT) as client:
             for stream in (False, True):
                 outcome = await attempt(client, stream)
                 failed(outcome, APIConnectionError, exact=True)
-    finally:
-        raw.close()
-        await raw.wait_closed()
-    assert attempts == 4  # each call: one attempt and one retry
+    assert len(server.requests) == 4  # each call: one attempt and one retry
 
 
 # --------------------------------------------------------------------------- Retry-After
@@ -580,44 +567,34 @@ async def test_redirect_to_a_non_http_url_is_not_followed(location: str) -> None
 
 
 class EndlessStream:
-    """A server on 127.0.0.1 that streams a chunk every 20 ms until the client hangs up, and
-    notes when it saw the connection end (a raw socket: aiohttp's server tells a handler
-    nothing when its client goes)."""
+    """A ModelServer on 127.0.0.1 that streams a chunk every 20 ms until the client hangs up,
+    and notes when it saw the connection end (its `Handler` is cancelled when the client goes,
+    or its next write fails)."""
 
     def __init__(self) -> None:
         self.hung_up = asyncio.Event()
-        self.server: asyncio.Server | None = None
+        self.server = ModelServer(ScriptedModel([Handler(self._answer)]))
         self.base_url = ""
 
     async def __aenter__(self) -> EndlessStream:
-        self.server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
-        self.base_url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v1"
+        await self.server.start()
+        self.base_url = self.server.base_url
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
+        await self.server.close()
 
-    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
-        await reader.readexactly(length)
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n"
-        )
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
         event = b"data: " + msgspec.json.encode(chunk_with("word ")) + b"\n\n"
-        ended = asyncio.ensure_future(reader.read())  # b"" once the client closes
-        while not ended.done():
-            writer.write(b"%x\r\n%s\r\n" % (len(event), event))
-            await asyncio.wait({ended}, timeout=0.02)
-        self.hung_up.set()
-        writer.close()
+        try:
+            while True:
+                await response.write(event)
+                await asyncio.sleep(0.02)
+        except (asyncio.CancelledError, ConnectionError):
+            self.hung_up.set()
+            raise
 
 
 def chunk_with(content: str) -> dict[str, Any]:

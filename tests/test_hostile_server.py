@@ -36,7 +36,15 @@ from asynctool import (
     InvalidRequestError,
     Timeout,
 )
-from asynctool.testing import ModelServer, RawResponse, ScriptedModel, redirect, status, text
+from asynctool.testing import (
+    ModelServer,
+    RawResponse,
+    ScriptedModel,
+    raw_bytes,
+    redirect,
+    status,
+    text,
+)
 from tests.conftest import Serve, complete, completion_body, reply
 
 KEY = "sk-proj-HOSTILE-do-not-leak-0123456789abcdef"
@@ -233,20 +241,6 @@ def assert_nothing_holds_the_key(error: BaseException) -> None:
         assert KEY not in shown, f"the key is reachable from the error, in {type(obj)}: {shown}"
 
 
-async def raw_server(payload: bytes) -> tuple[asyncio.Server, str]:
-    """A TCP server on 127.0.0.1 that reads a request and answers with `payload` as it is."""
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(65536)
-        writer.write(payload)
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    return server, f"http://127.0.0.1:{port}/v1"
-
-
 @pytest.mark.parametrize(
     "payload",
     [b"NOT HTTP\r\n\r\n", b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n"],
@@ -254,18 +248,14 @@ async def raw_server(payload: bytes) -> tuple[asyncio.Server, str]:
 )
 @pytest.mark.parametrize("stream", [False, True])
 async def test_nothing_reachable_from_a_connection_error_holds_the_key(
-    payload: bytes, stream: bool
+    serve: Serve, payload: bytes, stream: bool
 ) -> None:
     """aiohttp raises `ClientResponseError` for a response it cannot parse, and keeps the
     request's headers (`Authorization: Bearer <key>`) on it, in `request_info`."""
-    server, base_url = await raw_server(payload)
-    try:
-        async with keyed_client(base_url, max_retries=0) as client:
-            with pytest.raises(APIConnectionError) as info:
-                await complete(client, stream)
-    finally:
-        server.close()
-        await server.wait_closed()
+    server, _ = await serve(raw_bytes(payload))  # answered with `payload` as it is
+    async with keyed_client(server.base_url, max_retries=0) as client:
+        with pytest.raises(APIConnectionError) as info:
+            await complete(client, stream)
     error = info.value
     cause = error.__cause__
     assert cause is not None and type(cause).__name__ == "ClientResponseError"  # still chained
@@ -273,15 +263,12 @@ async def test_nothing_reachable_from_a_connection_error_holds_the_key(
     assert_nothing_holds_the_key(error)
 
 
-async def test_no_credential_of_default_headers_is_reachable_either() -> None:
-    server, base_url = await raw_server(b"NOT HTTP\r\n\r\n")
-    try:
-        async with keyed_client(base_url, max_retries=0, default_headers=CALLERS_HEADERS) as c:
-            with pytest.raises(APIConnectionError) as info:
-                await complete(c, stream=False)
-    finally:
-        server.close()
-        await server.wait_closed()
+async def test_no_credential_of_default_headers_is_reachable_either(serve: Serve) -> None:
+    server, _ = await serve(raw_bytes(b"NOT HTTP\r\n\r\n"))
+    headers = CALLERS_HEADERS
+    async with keyed_client(server.base_url, max_retries=0, default_headers=headers) as c:
+        with pytest.raises(APIConnectionError) as info:
+            await complete(c, stream=False)
     for obj in reachable(info.value):
         shown = obj if isinstance(obj, str) else repr(obj)
         assert not re.search(r"secret-\d|cHJveHk6", shown), shown
