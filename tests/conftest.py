@@ -1,30 +1,34 @@
 """Shared fixtures: a clean environment, and a real HTTP server on 127.0.0.1 to talk to.
 
-A test that scripts model turns (text, tool calls, faults) uses `serving()` (or the `serve`
-fixture, which enters it): asynctool's own ModelServer, as users test with it. A test that must
-write exact bytes or headers uses the `server` fixture, a `LocalServer` answering from aiohttp
-responders (`reply`, `stream`). `connections_in_use()` is how a test says no connection is left
+Every test gets its server one way: `serving()` (or the `serve` fixture, which enters it), a
+ModelServer of asynctool.testing playing a script, as users test with it. Turns say model
+answers (text, tool calls, faults); a test that must send exact bytes or headers scripts
+`reply()` or `stream()`, which build the RawResponses that say them. What the client sent is
+in the server's `requests`. `connections_in_use()` is how a test says no connection is left
 checked out.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
 import msgspec
 import pytest
-from aiohttp import ClientResponse, web
+from aiohttp import ClientResponse
 
 import asynctool._retry as retry_module
 from asynctool import AsyncClient, ChatCompletion
-from asynctool.testing import ModelServer, ScriptedModel, ScriptStep
-
-Responder = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from asynctool.testing import (
+    ModelServer,
+    RawResponse,
+    ScriptedModel,
+    ScriptStep,
+    raw_stream,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -98,53 +102,31 @@ def reply(
     status: int = 200,
     content_type: str | None = None,
     headers: dict[str, str] | None = None,
-) -> Responder:
-    """A responder that answers with this body (a dict as JSON) in one piece."""
-
-    async def respond(request: web.Request) -> web.StreamResponse:
-        data = body
-        ctype = content_type
-        if isinstance(data, dict):
-            data, ctype = msgspec.json.encode(data), ctype or "application/json"
-        elif isinstance(data, str):
-            data = data.encode()
-        return web.Response(
-            body=data,
-            status=status,
-            headers={"Content-Type": ctype or "text/plain", **(headers or {})},
-        )
-
-    return respond
+) -> RawResponse:
+    """A turn answering with exactly this body (a dict as JSON) in one piece; `text/plain`
+    unless it is a dict or `content_type` says otherwise."""
+    data = body
+    ctype = content_type
+    if isinstance(data, dict):
+        data, ctype = msgspec.json.encode(data), ctype or "application/json"
+    elif isinstance(data, str):
+        data = data.encode()
+    return RawResponse(
+        status=status, body=data, content_type=ctype or "text/plain", headers=headers or {}
+    )
 
 
 def stream(
     *pieces: bytes,
     delay: float = 0.0,
     drop: bool = False,
-    stall: float = 0.0,
+    stall: bool = False,
     headers: dict[str, str] | None = None,
-) -> Responder:
-    """A responder that streams `pieces` as separate writes, then ends, drops or stalls."""
-
-    async def respond(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", **(headers or {})}
-        )
-        await response.prepare(request)
-        for piece in pieces:
-            await response.write(piece)
-            if delay:
-                await asyncio.sleep(delay)
-        if stall:
-            await asyncio.sleep(stall)
-        if drop:
-            assert request.transport is not None
-            request.transport.close()
-            return response
-        await response.write_eof()
-        return response
-
-    return respond
+) -> RawResponse:
+    """A turn streaming `pieces` as separate writes, `delay` seconds apart, then ending, or
+    closing the connection (`drop`), or writing nothing more until the client leaves (`stall`)."""
+    ending = "close" if drop else "hang" if stall else "finish"
+    return raw_stream(*pieces, pace=delay, ending=ending, headers=headers)
 
 
 async def complete(client: AsyncClient, stream: bool, **kwargs: Any) -> ChatCompletion:
@@ -157,61 +139,6 @@ async def complete(client: AsyncClient, stream: bool, **kwargs: Any) -> ChatComp
     )
     async with chat_stream:
         return await chat_stream.get_final_completion()
-
-
-class LocalServer:
-    """An aiohttp.web server on 127.0.0.1 answering `POST /v1/chat/completions` from a script.
-
-    Each request takes the next responder; the last one answers every request after it.
-    Every request's headers and JSON body are recorded.
-    """
-
-    def __init__(self) -> None:
-        self.responders: list[Responder] = [reply(completion_body())]
-        self.requests: list[tuple[dict[str, str], Any]] = []
-        self.runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
-    def bodies(self) -> list[Any]:
-        return [body for _, body in self.requests]
-
-    def script(self, *responders: Responder) -> None:
-        self.responders = list(responders)
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        body = msgspec.json.decode(raw) if raw else None
-        self.requests.append((dict(request.headers), body))
-        index = min(len(self.requests), len(self.responders)) - 1
-        return await self.responders[index](request)
-
-    async def start(self, extra_routes: Iterable[web.RouteDef] = ()) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._handle)
-        app.add_routes(list(extra_routes))
-        self.runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[LocalServer]:
-    """A running `LocalServer`."""
-    local = LocalServer()
-    await local.start()
-    yield local
-    await local.stop()
 
 
 def connections_in_use(client: AsyncClient) -> int:

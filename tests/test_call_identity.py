@@ -9,13 +9,13 @@ events name exactly the calls the final completion holds.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
 from typing import Any
 
 import pytest
 
-from asynctool import Agent, AsyncClient, ToolCallReady, ToolCallStarted, tool
-from tests.conftest import LocalServer, chunk, sse, stream
+from asynctool import Agent, ToolCallReady, ToolCallStarted, tool
+from tests.conftest import Serve, chunk, sse, stream
 
 
 @tool
@@ -25,9 +25,9 @@ def add(a: int, b: int) -> int:
 
 
 @pytest.fixture
-async def client(server: LocalServer) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(base_url=server.base_url, api_key="sk-test", max_retries=0) as c:
-        yield c
+def serve(serve: Serve) -> Serve:
+    """A turn's stream is read once: a failure is not retried."""
+    return functools.partial(serve, max_retries=0)
 
 
 def fragment(index: int | None = 0, **fields: Any) -> dict[str, Any]:
@@ -40,13 +40,13 @@ def fragment(index: int | None = 0, **fields: Any) -> dict[str, Any]:
 
 
 async def started_and_ready(
-    server: LocalServer, client: AsyncClient, *fragments: dict[str, Any]
+    serve: Serve, *fragments: dict[str, Any]
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Stream one turn of these fragments, then an answer; the started and the ready calls."""
     calls = [chunk(role="assistant")]
     calls += [chunk(tool_calls=[f]) for f in fragments]
     calls.append(chunk(finish_reason="tool_calls"))
-    server.script(
+    _, client = await serve(
         stream(sse(*calls)),
         stream(sse(chunk("done", role="assistant"), chunk(finish_reason="stop"))),
     )
@@ -58,12 +58,9 @@ async def started_and_ready(
     return started, ready
 
 
-async def test_a_name_repeated_without_an_id_starts_no_second_call(
-    server: LocalServer, client: AsyncClient
-) -> None:
+async def test_a_name_repeated_without_an_id_starts_no_second_call(serve: Serve) -> None:
     started, ready = await started_and_ready(
-        server,
-        client,
+        serve,
         fragment(id="call_1", type="function", name="add", arguments='{"a": 1,'),
         fragment(name="add", arguments=' "b": 2}'),
     )
@@ -71,11 +68,10 @@ async def test_a_name_repeated_without_an_id_starts_no_second_call(
     assert started == [("call_1", "add")]
 
 
-async def test_an_empty_id_is_no_id(server: LocalServer, client: AsyncClient) -> None:
+async def test_an_empty_id_is_no_id(serve: Serve) -> None:
     # DashScope repeats `"id": ""` (and the name) on every fragment after a call's first.
     started, ready = await started_and_ready(
-        server,
-        client,
+        serve,
         fragment(id="call_1", type="function", name="add", arguments='{"a": 1,'),
         fragment(id="", name="add", arguments=' "b": 2}'),
     )
@@ -83,13 +79,10 @@ async def test_an_empty_id_is_no_id(server: LocalServer, client: AsyncClient) ->
     assert started == [("call_1", "add")]
 
 
-async def test_new_ids_at_index_zero_are_new_calls(
-    server: LocalServer, client: AsyncClient
-) -> None:
+async def test_new_ids_at_index_zero_are_new_calls(serve: Serve) -> None:
     # Some servers send every call as `index: 0`; the id tells them apart.
     started, ready = await started_and_ready(
-        server,
-        client,
+        serve,
         fragment(id="a", type="function", name="add", arguments='{"a": 1, "b": 2}'),
         fragment(id="b", type="function", name="add", arguments='{"a": 3, "b": 4}'),
     )
@@ -97,12 +90,9 @@ async def test_new_ids_at_index_zero_are_new_calls(
     assert started == ready
 
 
-async def test_a_name_after_the_id_starts_the_call_then(
-    server: LocalServer, client: AsyncClient
-) -> None:
+async def test_a_name_after_the_id_starts_the_call_then(serve: Serve) -> None:
     started, ready = await started_and_ready(
-        server,
-        client,
+        serve,
         fragment(id="call_1", type="function"),
         fragment(name="add", arguments='{"a": 1, "b": 2}'),
         fragment(index=1, id="call_2", type="function", name="add", arguments='{"a": 3, "b": 4}'),
@@ -111,10 +101,9 @@ async def test_a_name_after_the_id_starts_the_call_then(
     assert started == ready
 
 
-async def test_fragments_without_index_go_by_id(server: LocalServer, client: AsyncClient) -> None:
+async def test_fragments_without_index_go_by_id(serve: Serve) -> None:
     started, ready = await started_and_ready(
-        server,
-        client,
+        serve,
         fragment(None, id="a", type="function", name="add", arguments='{"a": 1,'),
         fragment(None, name="add", arguments=' "b": 2}'),
         fragment(None, id="b", type="function", name="add", arguments='{"a": 3, "b": 4}'),
@@ -123,14 +112,12 @@ async def test_fragments_without_index_go_by_id(server: LocalServer, client: Asy
     assert started == ready
 
 
-async def test_a_call_starts_after_the_text_before_it(
-    server: LocalServer, client: AsyncClient
-) -> None:
+async def test_a_call_starts_after_the_text_before_it(serve: Serve) -> None:
     # The accumulator takes a read's chunks a batch at a time, ahead of the chunk handed out;
     # each event still comes with the chunk that made it, across batches.
     words = [chunk(f"w{i} ") for i in range(150)]
     head = fragment(id="call_1", type="function", name="add", arguments='{"a": 1, "b": 2}')
-    server.script(
+    _, client = await serve(
         stream(sse(chunk(role="assistant"), *words, chunk(tool_calls=[head]), *words[:70])),
         stream(sse(chunk("done", role="assistant"), chunk(finish_reason="stop"))),
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -25,7 +25,7 @@ from asynctool import (
     ToolMessage,
     UserMessage,
 )
-from tests.conftest import LocalServer, completion_body, reply
+from tests.conftest import Serve, completion_body, reply
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 WEATHER = {
@@ -40,14 +40,13 @@ WEATHER = {
 
 
 @pytest.fixture
-async def client(server: LocalServer) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(base_url=server.base_url, api_key="sk-test") as c:
-        yield c
+def serve(serve: Serve) -> Serve:
+    """The client's own retry default, as a user gets it."""
+    return functools.partial(serve, max_retries=2)
 
 
-async def test_every_request_field_reaches_the_wire(
-    server: LocalServer, client: AsyncClient
-) -> None:
+async def test_every_request_field_reaches_the_wire(serve: Serve) -> None:
+    server, client = await serve(reply(completion_body()))
     params: dict[str, Any] = {
         "tools": [WEATHER],
         "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
@@ -77,22 +76,24 @@ async def test_every_request_field_reaches_the_wire(
         "verbosity": "low",
     }
     await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, **params)
-    assert server.bodies[0] == {"model": "gpt-4o", "messages": MESSAGES, **params}
+    assert server.requests[0].body == {"model": "gpt-4o", "messages": MESSAGES, **params}
 
 
-async def test_unset_fields_are_not_sent(server: LocalServer, client: AsyncClient) -> None:
+async def test_unset_fields_are_not_sent(serve: Serve) -> None:
+    server, client = await serve(reply(completion_body()))
     await client.chat.completions.create(model="m", messages=MESSAGES, temperature=None)
-    assert server.bodies[0] == {"model": "m", "messages": MESSAGES}
+    assert server.requests[0].body == {"model": "m", "messages": MESSAGES}
 
 
-async def test_extra_body_merges_at_the_top_level(server: LocalServer, client: AsyncClient) -> None:
+async def test_extra_body_merges_at_the_top_level(serve: Serve) -> None:
+    server, client = await serve(reply(completion_body()))
     await client.chat.completions.create(
         model="m",
         messages=MESSAGES,
         temperature=1.0,
         extra_body={"top_k": 40, "temperature": 0.5, "provider": {"order": ["a"]}},
     )
-    assert server.bodies[0] == {
+    assert server.requests[0].body == {
         "model": "m",
         "messages": MESSAGES,
         "temperature": 0.5,
@@ -101,7 +102,8 @@ async def test_extra_body_merges_at_the_top_level(server: LocalServer, client: A
     }
 
 
-async def test_message_structs_and_dicts_mix(server: LocalServer, client: AsyncClient) -> None:
+async def test_message_structs_and_dicts_mix(serve: Serve) -> None:
+    server, client = await serve(reply(completion_body()))
     call = ToolCall(id="call_1", function=FunctionCall(name="f", arguments="{}"))
     messages: list[Any] = [
         SystemMessage(content="Be brief."),
@@ -111,7 +113,7 @@ async def test_message_structs_and_dicts_mix(server: LocalServer, client: AsyncC
         {"role": "user", "content": "and?", "cache_control": {"type": "ephemeral"}},
     ]
     await client.chat.completions.create(model="m", messages=messages)
-    assert server.bodies[0]["messages"] == [
+    assert server.requests[0].body["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": [{"type": "text", "text": "look"}]},
         {
@@ -130,9 +132,8 @@ class _HasDefinition:
     definition = WEATHER
 
 
-async def test_tools_as_dicts_structs_and_objects_with_a_definition(
-    server: LocalServer, client: AsyncClient
-) -> None:
+async def test_tools_as_dicts_structs_and_objects_with_a_definition(serve: Serve) -> None:
+    server, client = await serve(reply(completion_body()))
     struct = ChatCompletionTool(function=FunctionDefinition(name="lookup", parameters={}))
     await client.chat.completions.create(
         model="m",
@@ -140,14 +141,12 @@ async def test_tools_as_dicts_structs_and_objects_with_a_definition(
         tools=[WEATHER, struct, _HasDefinition()],
         tool_choice="required",
     )
-    tools = server.bodies[0]["tools"]
+    tools = server.requests[0].body["tools"]
     assert tools[0] == WEATHER and tools[2] == WEATHER
     assert tools[1] == {"function": {"name": "lookup", "parameters": {}}, "type": "function"}
 
 
-async def test_response_decodes_into_structs_ignoring_unknown_fields(
-    server: LocalServer, client: AsyncClient
-) -> None:
+async def test_response_decodes_into_structs_ignoring_unknown_fields(serve: Serve) -> None:
     body = completion_body(
         None,
         tool_calls=[{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
@@ -155,7 +154,7 @@ async def test_response_decodes_into_structs_ignoring_unknown_fields(
     )
     body["usage"]["prompt_tokens_details"] = {"cached_tokens": 3}
     body["system_fingerprint"], body["service_tier"], body["brand_new_field"] = "fp", "default", 1
-    server.script(reply(body))
+    _, client = await serve(reply(body))
     done = await client.chat.completions.create(model="m", messages=MESSAGES)
     assert isinstance(done, ChatCompletion)
     tool_call = done.choices[0].message.tool_calls[0]  # type: ignore[index]
@@ -165,11 +164,9 @@ async def test_response_decodes_into_structs_ignoring_unknown_fields(
     assert (done.system_fingerprint, done.service_tier) == ("fp", "default")
 
 
-async def test_response_with_arguments_as_an_object(
-    server: LocalServer, client: AsyncClient
-) -> None:
+async def test_response_with_arguments_as_an_object(serve: Serve) -> None:
     call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"a": [1]}}}
-    server.script(reply(completion_body(None, tool_calls=[call])))
+    _, client = await serve(reply(completion_body(None, tool_calls=[call])))
     done = await client.chat.completions.create(model="m", messages=MESSAGES)
     assert done.choices[0].message.tool_calls[0].function.arguments == '{"a":[1]}'  # type: ignore[index]
 
@@ -185,9 +182,11 @@ async def test_response_with_arguments_as_an_object(
     ],
 )
 async def test_a_success_body_that_is_not_a_completion_is_a_response_validation_error(
-    server: LocalServer, client: AsyncClient, body: bytes, message: str
+    serve: Serve, body: bytes, message: str
 ) -> None:
-    server.script(reply(body, content_type="application/json", headers={"x-request-id": "r1"}))
+    server, client = await serve(
+        reply(body, content_type="application/json", headers={"x-request-id": "r1"})
+    )
     with pytest.raises(APIResponseValidationError, match=re.escape(message)) as info:
         await client.chat.completions.create(model="m", messages=MESSAGES)
     error = info.value
@@ -197,11 +196,9 @@ async def test_a_success_body_that_is_not_a_completion_is_a_response_validation_
     assert len(server.requests) == 1  # a 200 is never sent again
 
 
-async def test_an_error_object_in_a_success_body_is_the_providers_error(
-    server: LocalServer, client: AsyncClient
-) -> None:
+async def test_an_error_object_in_a_success_body_is_the_providers_error(serve: Serve) -> None:
     body = {"error": {"message": "quota exceeded", "type": "insufficient_quota"}}
-    server.script(reply(body, headers={"x-request-id": "r1"}))
+    _, client = await serve(reply(body, headers={"x-request-id": "r1"}))
     with pytest.raises(APIError, match="quota exceeded") as info:
         await client.chat.completions.create(model="m", messages=MESSAGES)
     assert type(info.value) is APIError
@@ -270,8 +267,9 @@ INVALID: list[tuple[dict[str, Any], str, str]] = [
 
 @pytest.mark.parametrize(("change", "field", "reason"), INVALID)
 async def test_invalid_parameters_fail_before_any_network_call(
-    server: LocalServer, client: AsyncClient, change: dict[str, Any], field: str, reason: str
+    serve: Serve, change: dict[str, Any], field: str, reason: str
 ) -> None:
+    server, client = await serve(reply(completion_body()))
     kwargs: dict[str, Any] = {"model": "m", "messages": MESSAGES, **change}
     with pytest.raises(InvalidRequestError) as info:
         await client.chat.completions.create(**kwargs)
@@ -283,19 +281,21 @@ async def test_invalid_parameters_fail_before_any_network_call(
     assert server.requests == []
 
 
-async def test_invalid_request_error_is_a_value_error(client: AsyncClient) -> None:
+async def test_invalid_request_error_is_a_value_error(serve: Serve) -> None:
+    server, client = await serve()
     with pytest.raises(ValueError, match="temperature"):
         await client.chat.completions.create(model="m", messages=MESSAGES, temperature=9)
+    assert server.requests == []
 
 
-async def test_stream_refuses_a_stream_keyword(client: AsyncClient) -> None:
+async def test_stream_refuses_a_stream_keyword(serve: Serve) -> None:
+    _, client = await serve()
     with pytest.raises(InvalidRequestError, match="stream"):
         client.chat.completions.stream(model="m", messages=MESSAGES, stream=False)  # type: ignore[call-arg]
 
 
-async def test_tool_choice_modes_that_need_no_tool_names(
-    server: LocalServer, client: AsyncClient
-) -> None:
+async def test_tool_choice_modes_that_need_no_tool_names(serve: Serve) -> None:
+    server, client = await serve(*[reply(completion_body())] * 3)
     for choice in ("none", "auto"):
         await client.chat.completions.create(model="m", messages=MESSAGES, tool_choice=choice)
     await client.chat.completions.create(
@@ -304,7 +304,7 @@ async def test_tool_choice_modes_that_need_no_tool_names(
         tools=[WEATHER],
         tool_choice={"type": "allowed_tools", "mode": "auto"},
     )
-    assert [b["tool_choice"] for b in server.bodies] == [
+    assert [r.body["tool_choice"] for r in server.requests] == [
         "none",
         "auto",
         {"type": "allowed_tools", "mode": "auto"},

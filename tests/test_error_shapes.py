@@ -15,7 +15,7 @@ import pytest
 
 from asynctool import APIStatusError, AsyncClient
 from asynctool._exceptions import error_fields, error_message
-from tests.conftest import LocalServer, reply
+from tests.conftest import Serve, reply
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -166,13 +166,11 @@ SHAPES = {
 
 
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
-async def test_every_error_shape_gives_its_message_and_fields(
-    server: LocalServer, shape: Shape
-) -> None:
+async def test_every_error_shape_gives_its_message_and_fields(serve: Serve, shape: Shape) -> None:
     body = msgspec.json.encode(shape.body) if isinstance(shape.body, list) else shape.body
     ctype = "application/json" if isinstance(shape.body, list) else None
     headers = {"x-request-id": "req_7"}
-    server.script(reply(body, status=shape.status, content_type=ctype, headers=headers))
+    server, _ = await serve(reply(body, status=shape.status, content_type=ctype, headers=headers))
     async with AsyncClient(base_url=server.base_url, max_retries=0) as client:
         with pytest.raises(APIStatusError) as info:
             await client.chat.completions.create(model="m", messages=MESSAGES)
@@ -191,9 +189,9 @@ def test_the_stream_reads_error_events_with_the_same_rule(shape: Shape) -> None:
     assert error_message(shape.body, "fallback") == shape.message
 
 
-async def test_an_html_error_page_has_no_message_of_its_own(server: LocalServer) -> None:
+async def test_an_html_error_page_has_no_message_of_its_own(serve: Serve) -> None:
     page = "<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"
-    server.script(reply(page, status=502, content_type="text/html"))
+    server, _ = await serve(reply(page, status=502, content_type="text/html"))
     async with AsyncClient(base_url=server.base_url, max_retries=0) as client:
         with pytest.raises(APIStatusError) as info:
             await client.chat.completions.create(model="m", messages=MESSAGES)

@@ -58,7 +58,9 @@ from asynctool import (
     tool,
 )
 from asynctool.testing import (
+    Handler,
     ModelServer,
+    RawResponse,
     RecordedRequest,
     ScriptedModel,
     Turn,
@@ -68,9 +70,11 @@ from asynctool.testing import (
     error_chunk,
     error_event,
     garbage,
+    hang_up,
     html_error,
     html_page,
     no_done,
+    raw_bytes,
     redirect,
     stall,
     status,
@@ -80,7 +84,7 @@ from asynctool.testing import (
     truncated,
 )
 from tests import conftest
-from tests.conftest import LocalServer, complete, completion_body, connections_in_use, reply
+from tests.conftest import complete, completion_body, connections_in_use, reply
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
 CONTENT = "The quick brown fox jumps over the lazy dog, and then it runs back to do it again."
@@ -182,44 +186,31 @@ async def test_dropped_plain_body_is_a_connection_error_and_not_retried(at: int)
     assert len(server.requests) == 1
 
 
-async def hang_up(request: web.Request) -> web.StreamResponse:
-    """Close the connection before any response: the request may not have been seen."""
-    assert request.transport is not None
-    request.transport.close()
-    return web.Response()
-
-
-def event_stream(request: web.Request) -> Any:
-    return web.Response(
-        body=b'data: {"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}'
-        b"\n\ndata: [DONE]\n\n",
-        content_type="text/event-stream",
-    )
+EVENT_STREAM = RawResponse(
+    200,
+    body=b'data: {"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}'
+    b"\n\ndata: [DONE]\n\n",
+    content_type="text/event-stream",
+)
 
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_drop_before_the_response_is_retried_with_the_same_idempotency_key(
-    server: LocalServer, stream: bool
+    stream: bool,
 ) -> None:
-    async def ok(request: web.Request) -> web.StreamResponse:
-        if stream:
-            return event_stream(request)
-        return await reply(completion_body("ok"))(request)
-
-    server.script(hang_up, ok)
-    async with AsyncClient(base_url=server.base_url, max_retries=1, timeout=TIMEOUT) as client:
-        outcome = await attempt(client, stream)
+    ok = EVENT_STREAM if stream else reply(completion_body("ok"))
+    async with serving(hang_up(), ok) as (server, _):
+        async with AsyncClient(base_url=server.base_url, max_retries=1, timeout=TIMEOUT) as client:
+            outcome = await attempt(client, stream)
     assert content_of(outcome.completion) == "ok"
-    keys = {headers["Idempotency-Key"] for headers, _ in server.requests}
+    keys = {request.headers["Idempotency-Key"] for request in server.requests}
     assert len(server.requests) == 2 and len(keys) == 1
 
 
-async def test_drop_before_the_response_on_every_attempt_is_a_connection_error(
-    server: LocalServer,
-) -> None:
-    server.script(hang_up)
-    async with AsyncClient(base_url=server.base_url, max_retries=2, timeout=TIMEOUT) as client:
-        outcome = await attempt(client, stream=True)
+async def test_drop_before_the_response_on_every_attempt_is_a_connection_error() -> None:
+    async with serving(*[hang_up()] * 3) as (server, _):
+        async with AsyncClient(base_url=server.base_url, max_retries=2, timeout=TIMEOUT) as client:
+            outcome = await attempt(client, stream=True)
     failed(outcome, APIConnectionError, exact=True)
     assert len(server.requests) == 3
 
@@ -451,47 +442,28 @@ async def test_200_html_page_is_a_response_validation_error_and_not_retried(
     assert len(server.requests) == 1
 
 
-async def test_an_error_body_is_read_only_up_to_its_cap(server: LocalServer) -> None:
-    async def endless_page(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(status=503, headers={"Content-Type": "text/html"})
-        await response.prepare(request)
-        await response.write(b"<html>" + b"x" * (2 << 20))  # 2 MiB, then nothing more
-        await asyncio.sleep(30)
-        return response
-
-    server.script(endless_page)
+async def test_an_error_body_is_read_only_up_to_its_cap() -> None:
+    # 2 MiB, then nothing more
+    endless_page = RawResponse(
+        503, body=b"<html>" + b"x" * (2 << 20), content_type="text/html", ending="hang"
+    )
     timeout = Timeout(total=HARD_LIMIT - 1, idle=1.0)
-    async with AsyncClient(base_url=server.base_url, max_retries=0, timeout=timeout) as client:
-        outcome = await attempt(client, stream=False)
+    async with serving(endless_page) as (server, _):
+        async with AsyncClient(base_url=server.base_url, max_retries=0, timeout=timeout) as client:
+            outcome = await attempt(client, stream=False)
     error = failed(outcome, InternalServerError)
     assert isinstance(error.body, str) and error.body.startswith("<html>xxx")
     assert outcome.elapsed < 1.0  # cut at the cap, not waited out to the idle bound
 
 
 async def test_a_server_that_does_not_speak_http_is_a_connection_error() -> None:
-    attempts = 0
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal attempts
-        attempts += 1
-        await reader.read(1024)
-        writer.write(b"\x00\xff\xfe\x80 this is not HTTP\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    raw = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = raw.sockets[0].getsockname()[1]
-    try:
-        async with AsyncClient(
-            base_url=f"http://127.0.0.1:{port}/v1", max_retries=1, timeout=TIMEOUT
-        ) as client:
+    not_http = raw_bytes(b"\x00\xff\xfe\x80 this is not HTTP\r\n\r\n")
+    async with serving(*[not_http] * 4) as (server, _):
+        async with AsyncClient(base_url=server.base_url, max_retries=1, timeout=TIMEOUT) as client:
             for stream in (False, True):
                 outcome = await attempt(client, stream)
                 failed(outcome, APIConnectionError, exact=True)
-    finally:
-        raw.close()
-        await raw.wait_closed()
-    assert attempts == 4  # each call: one attempt and one retry
+    assert len(server.requests) == 4  # each call: one attempt and one retry
 
 
 # --------------------------------------------------------------------------- Retry-After
@@ -595,44 +567,34 @@ async def test_redirect_to_a_non_http_url_is_not_followed(location: str) -> None
 
 
 class EndlessStream:
-    """A server on 127.0.0.1 that streams a chunk every 20 ms until the client hangs up, and
-    notes when it saw the connection end (a raw socket: aiohttp's server tells a handler
-    nothing when its client goes)."""
+    """A ModelServer on 127.0.0.1 that streams a chunk every 20 ms until the client hangs up,
+    and notes when it saw the connection end (its `Handler` is cancelled when the client goes,
+    or its next write fails)."""
 
     def __init__(self) -> None:
         self.hung_up = asyncio.Event()
-        self.server: asyncio.Server | None = None
+        self.server = ModelServer(ScriptedModel([Handler(self._answer)]))
         self.base_url = ""
 
     async def __aenter__(self) -> EndlessStream:
-        self.server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
-        self.base_url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v1"
+        await self.server.start()
+        self.base_url = self.server.base_url
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
+        await self.server.close()
 
-    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
-        await reader.readexactly(length)
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n"
-        )
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
         event = b"data: " + msgspec.json.encode(chunk_with("word ")) + b"\n\n"
-        ended = asyncio.ensure_future(reader.read())  # b"" once the client closes
-        while not ended.done():
-            writer.write(b"%x\r\n%s\r\n" % (len(event), event))
-            await asyncio.wait({ended}, timeout=0.02)
-        self.hung_up.set()
-        writer.close()
+        try:
+            while True:
+                await response.write(event)
+                await asyncio.sleep(0.02)
+        except (asyncio.CancelledError, ConnectionError):
+            self.hung_up.set()
+            raise
 
 
 def chunk_with(content: str) -> dict[str, Any]:

@@ -31,7 +31,6 @@ from typing import Annotated, Any, Literal
 import anyio
 import msgspec
 import pytest
-from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -49,8 +48,15 @@ from asynctool import (
 )
 from asynctool._accumulate import ChatCompletionAccumulator
 from asynctool._sse import ServerSentEvent, SSEDecoder
-from asynctool.testing import text
-from tests.conftest import LocalServer, connections_in_use, serving
+from asynctool.testing import (
+    ModelServer,
+    RawResponse,
+    RecordedRequest,
+    ScriptedModel,
+    raw_stream,
+    text,
+)
+from tests.conftest import connections_in_use, serving
 
 with warnings.catch_warnings():
     # Hypothesis imports this (and libcst, which warns on import) only to report a failure;
@@ -365,29 +371,22 @@ class Payload:
 
 
 @pytest.fixture
-async def fuzz_server() -> AsyncIterator[tuple[LocalServer, Payload]]:
+async def fuzz_server() -> AsyncIterator[tuple[ModelServer, Payload]]:
     """One server for every example of a test; each example sets what it answers."""
     payload = Payload()
 
-    async def respond(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": payload.content_type})
-        await response.prepare(request)
-        for piece in payload.pieces:
-            await response.write(piece)
-        await response.write_eof()
-        return response
+    def answer(request: RecordedRequest) -> RawResponse:
+        # An empty last write keeps an empty body chunked, as every other body here is.
+        return raw_stream(*payload.pieces, b"", content_type=payload.content_type)
 
-    local = LocalServer()
-    local.script(respond)
-    await local.start()
-    yield local, payload
-    await local.stop()
+    async with ModelServer(ScriptedModel([answer], cycle=True)) as server:
+        yield server, payload
 
 
 @IO
 @given(pieces=st.one_of(event_streams(), split_stream()))
 async def test_chat_stream_through_a_socket_ends_in_a_completion_or_a_documented_error(
-    fuzz_server: tuple[LocalServer, Payload], pieces: list[bytes]
+    fuzz_server: tuple[ModelServer, Payload], pieces: list[bytes]
 ) -> None:
     server, payload = fuzz_server
     payload.pieces, payload.content_type = pieces, "text/event-stream"
@@ -402,7 +401,7 @@ async def test_chat_stream_through_a_socket_ends_in_a_completion_or_a_documented
 @IO
 @given(body=st.one_of(st.binary(max_size=200), JSON.map(lambda v: json.dumps(v).encode())))
 async def test_plain_body_through_a_socket_ends_in_a_completion_or_an_api_error(
-    fuzz_server: tuple[LocalServer, Payload], body: bytes
+    fuzz_server: tuple[ModelServer, Payload], body: bytes
 ) -> None:
     server, payload = fuzz_server
     payload.pieces, payload.content_type = [body], "application/json"
@@ -727,17 +726,9 @@ async def test_deeply_nested_error_event_is_an_api_error() -> None:
 
 
 @pytest.mark.parametrize("status", [200, 500])
-async def test_deeply_nested_body_is_an_api_error(
-    fuzz_server: tuple[LocalServer, Payload], status: int
-) -> None:
-    server, _ = fuzz_server
+async def test_deeply_nested_body_is_an_api_error(status: int) -> None:
     body = b'{"x": ' + DEEP + b"}"
-
-    async def respond(request: web.Request) -> web.StreamResponse:
-        return web.Response(status=status, body=body, content_type="application/json")
-
-    server.script(respond)
-    async with AsyncClient(base_url=server.base_url, max_retries=0) as client:
+    async with serving(RawResponse(status, body=body), max_retries=0) as (_, client):
         with pytest.raises(APIError):
             await client.chat.completions.create(
                 model="m", messages=[{"role": "user", "content": "x"}]
@@ -755,7 +746,7 @@ async def test_deeply_nested_arguments_are_a_tool_arguments_error(arguments: str
 
 @pytest.mark.parametrize("body", [b"0\x00", b"[] x", b'{"choices": 5} trailing'])
 async def test_a_wrong_json_value_with_trailing_bytes_is_an_api_error(
-    fuzz_server: tuple[LocalServer, Payload], body: bytes
+    fuzz_server: tuple[ModelServer, Payload], body: bytes
 ) -> None:
     assert is_wrong_value_then_more_bytes(body)
     server, payload = fuzz_server

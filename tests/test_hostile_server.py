@@ -21,12 +21,11 @@ import logging
 import re
 import tracemalloc
 import types
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import msgspec
 import pytest
-from aiohttp import web
 
 from asynctool import (
     APIConnectionError,
@@ -37,8 +36,16 @@ from asynctool import (
     InvalidRequestError,
     Timeout,
 )
-from asynctool.testing import ModelServer, ScriptedModel, redirect, status, text
-from tests.conftest import LocalServer, complete, completion_body, reply
+from asynctool.testing import (
+    ModelServer,
+    RawResponse,
+    ScriptedModel,
+    raw_bytes,
+    redirect,
+    status,
+    text,
+)
+from tests.conftest import Serve, complete, completion_body, reply
 
 KEY = "sk-proj-HOSTILE-do-not-leak-0123456789abcdef"
 QUICK = Timeout(total=5, connect=2, first_byte=3, idle=1)
@@ -66,16 +73,6 @@ OWN_HEADERS = {
 }
 
 
-@pytest.fixture
-async def elsewhere() -> AsyncIterator[LocalServer]:
-    """Another origin (another port of 127.0.0.1), recording what it receives."""
-    other = LocalServer()
-    other.script(reply(completion_body("from elsewhere")))
-    await other.start()
-    yield other
-    await other.stop()
-
-
 def keyed_client(base_url: str, **options: Any) -> AsyncClient:
     options = {"api_key": KEY, "max_retries": 2, "timeout": QUICK, **options}
     return AsyncClient(base_url=base_url, **options)
@@ -86,7 +83,7 @@ def keyed_client(base_url: str, **options: Any) -> AsyncClient:
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_cross_origin_redirect_carries_none_of_the_callers_headers(
-    elsewhere: LocalServer, stream: bool
+    serve: Serve, stream: bool
 ) -> None:
     """Only what asynctool sets goes to another origin; the request itself does.
 
@@ -96,9 +93,11 @@ async def test_a_cross_origin_redirect_carries_none_of_the_callers_headers(
     consider removing every header with security implications. A header in `default_headers`
     or `extra_headers` may be any gateway's credential, so none of them goes.
     """
+    answer = reply(completion_body("from elsewhere"))
     if stream:
         sse = b'data: {"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}\n\n'
-        elsewhere.script(reply(sse + b"data: [DONE]\n\n", content_type="text/event-stream"))
+        answer = reply(sse + b"data: [DONE]\n\n", content_type="text/event-stream")
+    elsewhere, _ = await serve(answer)  # another origin: another port of 127.0.0.1
     target = f"{elsewhere.base_url}/chat/completions"
     async with ModelServer(ScriptedModel([redirect(target, status=307)])) as server:
         async with keyed_client(server.base_url, default_headers=CALLERS_HEADERS) as client:
@@ -106,7 +105,8 @@ async def test_a_cross_origin_redirect_carries_none_of_the_callers_headers(
     first = server.requests[0].headers
     assert first["Authorization"] == f"Bearer {KEY}" and first["api-key"] == KEY
     assert all(first[name] == value for name, value in CALLERS_HEADERS.items())
-    ((headers, body),) = elsewhere.requests
+    (received,) = elsewhere.requests
+    headers, body = received.headers, received.body
     assert {name.lower() for name in headers} == OWN_HEADERS
     assert headers["Idempotency-Key"] == first["Idempotency-Key"]  # the same logical request
     assert headers["User-Agent"].startswith("asynctool/")
@@ -114,19 +114,14 @@ async def test_a_cross_origin_redirect_carries_none_of_the_callers_headers(
 
 
 async def test_credentials_once_dropped_stay_dropped_when_a_redirect_comes_back(
-    elsewhere: LocalServer,
+    serve: Serve,
 ) -> None:
     """A -> B -> A: B chose the way back, so A gets the request without credentials.
 
     Go's net/http restored them on a later same-domain hop, and fixed it as CVE-2024-45336.
     """
     async with ModelServer(ScriptedModel([])) as server:
-        back = f"{server.base_url}/chat/completions"
-
-        async def bounce(request: web.Request) -> web.StreamResponse:
-            raise web.HTTPTemporaryRedirect(back)
-
-        elsewhere.script(bounce)
+        elsewhere, _ = await serve(redirect(f"{server.base_url}/chat/completions"))
         assert isinstance(server.model, ScriptedModel)
         server.model.add(redirect(f"{elsewhere.base_url}/chat/completions"), text("ok"))
         async with keyed_client(server.base_url, default_headers=CALLERS_HEADERS) as client:
@@ -246,20 +241,6 @@ def assert_nothing_holds_the_key(error: BaseException) -> None:
         assert KEY not in shown, f"the key is reachable from the error, in {type(obj)}: {shown}"
 
 
-async def raw_server(payload: bytes) -> tuple[asyncio.Server, str]:
-    """A TCP server on 127.0.0.1 that reads a request and answers with `payload` as it is."""
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(65536)
-        writer.write(payload)
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    return server, f"http://127.0.0.1:{port}/v1"
-
-
 @pytest.mark.parametrize(
     "payload",
     [b"NOT HTTP\r\n\r\n", b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n"],
@@ -267,18 +248,14 @@ async def raw_server(payload: bytes) -> tuple[asyncio.Server, str]:
 )
 @pytest.mark.parametrize("stream", [False, True])
 async def test_nothing_reachable_from_a_connection_error_holds_the_key(
-    payload: bytes, stream: bool
+    serve: Serve, payload: bytes, stream: bool
 ) -> None:
     """aiohttp raises `ClientResponseError` for a response it cannot parse, and keeps the
     request's headers (`Authorization: Bearer <key>`) on it, in `request_info`."""
-    server, base_url = await raw_server(payload)
-    try:
-        async with keyed_client(base_url, max_retries=0) as client:
-            with pytest.raises(APIConnectionError) as info:
-                await complete(client, stream)
-    finally:
-        server.close()
-        await server.wait_closed()
+    server, _ = await serve(raw_bytes(payload))  # answered with `payload` as it is
+    async with keyed_client(server.base_url, max_retries=0) as client:
+        with pytest.raises(APIConnectionError) as info:
+            await complete(client, stream)
     error = info.value
     cause = error.__cause__
     assert cause is not None and type(cause).__name__ == "ClientResponseError"  # still chained
@@ -286,15 +263,12 @@ async def test_nothing_reachable_from_a_connection_error_holds_the_key(
     assert_nothing_holds_the_key(error)
 
 
-async def test_no_credential_of_default_headers_is_reachable_either() -> None:
-    server, base_url = await raw_server(b"NOT HTTP\r\n\r\n")
-    try:
-        async with keyed_client(base_url, max_retries=0, default_headers=CALLERS_HEADERS) as c:
-            with pytest.raises(APIConnectionError) as info:
-                await complete(c, stream=False)
-    finally:
-        server.close()
-        await server.wait_closed()
+async def test_no_credential_of_default_headers_is_reachable_either(serve: Serve) -> None:
+    server, _ = await serve(raw_bytes(b"NOT HTTP\r\n\r\n"))
+    headers = CALLERS_HEADERS
+    async with keyed_client(server.base_url, max_retries=0, default_headers=headers) as c:
+        with pytest.raises(APIConnectionError) as info:
+            await complete(c, stream=False)
     for obj in reachable(info.value):
         shown = obj if isinstance(obj, str) else repr(obj)
         assert not re.search(r"secret-\d|cHJveHk6", shown), shown
@@ -310,20 +284,16 @@ def gzipped_completion(padding: int) -> bytes:
     return gzip.compress(body, compresslevel=9)
 
 
-def gzip_server(payload: bytes) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def respond(request: web.Request) -> web.StreamResponse:
-        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-        return web.Response(body=payload, headers=headers)
-
-    return respond
+def gzipped_reply(payload: bytes) -> RawResponse:
+    return RawResponse(200, body=payload, headers={"Content-Encoding": "gzip"})
 
 
-async def test_a_gzip_bomb_is_refused_with_bounded_memory(server: LocalServer) -> None:
+async def test_a_gzip_bomb_is_refused_with_bounded_memory(serve: Serve) -> None:
     """32 MiB inflated from ~32 KiB on the wire, against a 1 MiB bound: refused, and the
     client's peak memory stays near the bound instead of twice the inflated size."""
     bomb = gzipped_completion(32 << 20)
     assert len(bomb) < 64 << 10
-    server.script(gzip_server(bomb))
+    server, _ = await serve(gzipped_reply(bomb))
     limit = 1 << 20
     async with AsyncClient(
         base_url=server.base_url, max_retries=0, max_response_size=limit
@@ -340,10 +310,12 @@ async def test_a_gzip_bomb_is_refused_with_bounded_memory(server: LocalServer) -
     assert peak < 8 * limit, f"peak {peak:,} bytes"  # twice the 32 MiB without the bound
 
 
-async def test_a_body_of_exactly_max_response_size_is_accepted(server: LocalServer) -> None:
+async def test_a_body_of_exactly_max_response_size_is_accepted(serve: Serve) -> None:
     compact = msgspec.json.encode(completion_body("fits"))
     limit = len(compact) + 1000
-    server.script(gzip_server(gzipped_completion(1000)), gzip_server(gzipped_completion(1001)))
+    server, _ = await serve(
+        gzipped_reply(gzipped_completion(1000)), gzipped_reply(gzipped_completion(1001))
+    )
     async with AsyncClient(
         base_url=server.base_url, max_retries=0, max_response_size=limit
     ) as client:

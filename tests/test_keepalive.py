@@ -6,10 +6,10 @@ with another server). The client pools the connection, and the next request writ
 fails before any byte of an answer arrives. Such a request is sent again at once on a new
 connection: no backoff, no retry used up.
 
-The server here is a raw asyncio server on 127.0.0.1, so that what happens on each connection
-is exact: it answers the first request of a connection, and closes the socket when a second
-one arrives on it instead of answering (with a FIN, or a reset). That is the moment of the
-real race, made deterministic.
+The server here is a ModelServer whose one turn, a `Handler`, sees which connection each
+request came on, so that what happens on each connection is exact: it answers the first
+request of a connection, and closes the socket when a second one arrives on it instead of
+answering (with a FIN, or a reset). That is the moment of the real race, made deterministic.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from typing import Any, Literal
 
 import msgspec
 import pytest
+from aiohttp import web
 
 import asynctool._transport as transport_module
 from asynctool import APIConnectionError, AsyncClient
+from asynctool.testing import Handler, ModelServer, ScriptedModel
 from tests.conftest import chunk, completion_body, sse
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
@@ -46,7 +48,7 @@ class Request:
 
 @dataclass
 class KeepAliveServer:
-    """Answers one request per connection with `Connection: keep-alive`, then closes the
+    """Answers one request per connection, keeping the connection alive, then closes the
     connection when the next request arrives on it (`answer_first=False`: not even one)."""
 
     close: Close = "fin"
@@ -54,7 +56,8 @@ class KeepAliveServer:
     answers: int | None = None  # stop answering at all after this many
     partial: bytes = b""  # sent before closing, for the second request of a connection
     connections: list[list[Request]] = field(default_factory=list)
-    port: int = 0
+    base_url: str = ""
+    _seen: dict[asyncio.BaseTransport, list[Request]] = field(default_factory=dict)
 
     @property
     def requests(self) -> list[Request]:
@@ -64,63 +67,51 @@ class KeepAliveServer:
     def answered(self) -> int:
         return sum(request.answered for request in self.requests)
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        seen: list[Request] = []
-        self.connections.append(seen)
-        try:
-            while (request := await read_request(reader)) is not None:
-                seen.append(request)
-                may_answer = self.answers is None or self.answered < self.answers
-                if len(seen) == 1 and self.answer_first and may_answer:
-                    writer.write(response(request))
-                    await writer.drain()
-                    request.answered = True
-                    continue
-                if self.partial:
-                    writer.write(self.partial)
-                    await writer.drain()
-                if self.close == "reset":
-                    # SO_LINGER 0: the close is a RST, as when a server closes a socket whose
-                    # receive buffer holds a request it never read.
-                    sock = writer.get_extra_info("socket")
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    writer.transport.abort()
-                return
-        finally:
-            writer.close()
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        assert transport is not None
+        if transport not in self._seen:
+            self.connections.append(self._seen.setdefault(transport, []))
+        seen = self._seen[transport]
+        received = Request({k.lower(): v for k, v in request.headers.items()}, await request.json())
+        seen.append(received)
+        may_answer = self.answers is None or self.answered < self.answers
+        if len(seen) == 1 and self.answer_first and may_answer:
+            received.answered = True
+            return await answer(request, received)
+        if self.partial:
+            transport.write(self.partial)
+        if self.close == "reset":
+            # SO_LINGER 0: the close is a RST, as when a server closes a socket whose receive
+            # buffer holds a request it never read.
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        else:
+            transport.close()
+        return web.Response()
 
 
-async def read_request(reader: asyncio.StreamReader) -> Request | None:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return None  # the client closed the connection
-    lines = head.decode("latin-1").split("\r\n")[1:]
-    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines if h)}
-    body = await reader.readexactly(int(headers["content-length"]))
-    return Request(headers, msgspec.json.decode(body))
-
-
-def response(request: Request) -> bytes:
+async def answer(request: web.Request, received: Request) -> web.StreamResponse:
     """A streamed answer in chunked encoding, as llama-server sends it, or a plain one."""
-    if request.body.get("stream"):
-        head = b"Content-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
-        body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(STREAM), STREAM)
-    else:
-        head = b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(PLAIN)
-        body = PLAIN
-    return b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n" + head + b"\r\n" + body
+    keep_alive = {"Connection": "keep-alive"}  # said outright, as llama-server says it
+    if not received.body.get("stream"):
+        return web.Response(body=PLAIN, content_type="application/json", headers=keep_alive)
+    response = web.StreamResponse(headers={**keep_alive, "Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    await response.write(STREAM)
+    await response.write_eof()
+    return response
 
 
 @contextlib.asynccontextmanager
 async def keepalive_server(**options: Any) -> AsyncIterator[KeepAliveServer]:
-    """A `KeepAliveServer` on 127.0.0.1, speaking HTTP/1.1 on a bare asyncio server so that each
-    test decides how and when a kept-alive connection dies. Not `conftest.serving()`, which
-    plays model turns."""
+    """A `KeepAliveServer` on 127.0.0.1: a ModelServer playing it as a `Handler` on every
+    request, as aiohttp keeps each HTTP/1.1 connection alive until the handler closes it."""
     server = KeepAliveServer(**options)
-    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
-    server.port = listener.sockets[0].getsockname()[1]
-    async with listener:
+    model = ScriptedModel([Handler(server.handle)], cycle=True)
+    async with ModelServer(model) as model_server:
+        server.base_url = model_server.base_url
         yield server
 
 
@@ -156,9 +147,7 @@ ASKS = pytest.mark.parametrize("ask", [ask_streamed, ask_plain], ids=["stream", 
 
 
 def client_for(server: KeepAliveServer, max_retries: int) -> AsyncClient:
-    return AsyncClient(
-        base_url=f"http://127.0.0.1:{server.port}/v1", api_key="sk-test", max_retries=max_retries
-    )
+    return AsyncClient(base_url=server.base_url, api_key="sk-test", max_retries=max_retries)
 
 
 @ASKS

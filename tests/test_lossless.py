@@ -34,8 +34,9 @@ from asynctool._decode import decode_with_quirks
 from asynctool._lossless import Decoder, extended
 from asynctool._merge import merge_delta, merge_snapshot
 from asynctool._types import PromptTokensDetails, chunk_decoder, completion_decoder
+from asynctool.testing import ModelServer
 
-from .conftest import LocalServer, chunk, completion_body, reply, sse, stream
+from .conftest import Serve, chunk, completion_body, reply, sse, stream
 
 
 def decode_chunk(payload: dict[str, Any], decoder: Decoder[Any] | None = None) -> Any:
@@ -365,13 +366,13 @@ def test_calls_of_custom_tools_decode_plain_and_streamed() -> None:
         )
 
 
-async def test_a_parsed_completion_keeps_what_the_provider_sent(server: LocalServer) -> None:
+async def test_a_parsed_completion_keeps_what_the_provider_sent(serve: Serve) -> None:
     class City(msgspec.Struct):
         name: str
 
     body = completion_body('{"name": "Oslo"}', reasoning="short")
     body["provider"] = "Mistral"
-    server.script(reply(body))
+    server, _ = await serve(reply(body))
     async with AsyncClient(base_url=server.base_url, api_key="sk-test") as client:
         parsed = await client.chat.completions.parse(
             model="m", messages=[{"role": "user", "content": "A city"}], response_format=City
@@ -484,9 +485,7 @@ def _calling_message() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("streamed", [False, True])
-async def test_the_agent_sends_back_what_the_provider_sent(
-    server: LocalServer, streamed: bool
-) -> None:
+async def test_the_agent_sends_back_what_the_provider_sent(serve: Serve, streamed: bool) -> None:
     message = _calling_message()
     if streamed:
         fragment = {**message["tool_calls"][0], "index": 0}
@@ -496,12 +495,14 @@ async def test_the_agent_sends_back_what_the_provider_sent(
             reasoning_details=message["reasoning_details"],
             vendor_state=message["vendor_state"],
         )
-        server.script(
+        server, _ = await serve(
             stream(sse(first, chunk(finish_reason="tool_calls"))),
             stream(sse(chunk("Oslo is fine.", finish_reason="stop"))),
         )
     else:
-        server.script(reply(completion_body(**message)), reply(completion_body("Oslo is fine.")))
+        server, _ = await serve(
+            reply(completion_body(**message)), reply(completion_body("Oslo is fine."))
+        )
     async with AsyncClient(base_url=server.base_url, api_key="sk-test") as client:
         agent = Agent(client, model="m", tools=[lookup])
         if streamed:
@@ -512,15 +513,15 @@ async def test_the_agent_sends_back_what_the_provider_sent(
         else:
             result = await agent.run("Weather in Oslo?")
     assert result.output == "Oslo is fine."
-    sent = server.bodies[1]["messages"][1]
+    sent = server.requests[1].body["messages"][1]
     assert sent["tool_calls"][0]["extra_content"] == {"google": {"thought_signature": "c2ln"}}
     assert sent["reasoning_details"] == message["reasoning_details"]
     assert sent["vendor_state"] == {"turn": 1}
     assert "index" not in sent["tool_calls"][0]
 
 
-async def test_history_given_as_dicts_or_answers_keeps_every_field(server: LocalServer) -> None:
-    server.script(reply(completion_body("Still fine.")))
+async def test_history_given_as_dicts_or_answers_keeps_every_field(serve: Serve) -> None:
+    server, _ = await serve(reply(completion_body("Still fine.")))
     answer = (
         decode_with_quirks(
             msgspec.json.encode(completion_body("Earlier.", reasoning="why")), ChatCompletion
@@ -537,7 +538,7 @@ async def test_history_given_as_dicts_or_answers_keeps_every_field(server: Local
     ]
     async with AsyncClient(base_url=server.base_url, api_key="sk-test") as client:
         await Agent(client, model="m", tools=[lookup]).run(history)
-    sent = server.bodies[0]["messages"]
+    sent = server.requests[0].body["messages"]
     assert sent[0]["client_tag"] == "t1"
     # `content: null` is the default, left off the wire like every unset field.
     assert sent[1] == {k: v for k, v in _calling_message().items() if k != "content"}
@@ -545,10 +546,10 @@ async def test_history_given_as_dicts_or_answers_keeps_every_field(server: Local
     assert isinstance(answer, ChatCompletionMessage)
 
 
-async def test_stream_options_a_server_adds_are_sent(server: LocalServer) -> None:
+async def test_stream_options_a_server_adds_are_sent(serve: Serve) -> None:
     """vLLM reads `stream_options.continuous_usage_stats`
     (https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html)."""
-    server.script(stream(sse(chunk("Hi", finish_reason="stop"))))
+    server, _ = await serve(stream(sse(chunk("Hi", finish_reason="stop"))))
     async with AsyncClient(base_url=server.base_url, api_key="sk-test") as client:
         chat = await client.chat.completions.create(
             model="m",
@@ -558,7 +559,7 @@ async def test_stream_options_a_server_adds_are_sent(server: LocalServer) -> Non
         )
         async with chat:
             await chat.get_final_completion()
-    assert server.bodies[0]["stream_options"] == {
+    assert server.requests[0].body["stream_options"] == {
         "include_usage": True,
         "continuous_usage_stats": True,
     }
@@ -567,7 +568,7 @@ async def test_stream_options_a_server_adds_are_sent(server: LocalServer) -> Non
 # --------------------------------------------------------------------------- errors mid-stream
 
 
-async def _final(server: LocalServer) -> ChatCompletion:
+async def _final(server: ModelServer) -> ChatCompletion:
     async with AsyncClient(base_url=server.base_url, api_key="sk-test", max_retries=0) as client:
         chat = await client.chat.completions.create(
             model="m", messages=[{"role": "user", "content": "Hi"}], stream=True
@@ -576,12 +577,10 @@ async def _final(server: LocalServer) -> ChatCompletion:
             return await chat.get_final_completion()
 
 
-async def test_an_error_beside_choices_ends_the_stream_with_what_arrived(
-    server: LocalServer,
-) -> None:
+async def test_an_error_beside_choices_ends_the_stream_with_what_arrived(serve: Serve) -> None:
     cut = chunk(" wor", finish_reason="error")
     cut["error"] = {"code": 502, "message": "Upstream provider went away"}
-    server.script(stream(sse(chunk("Hello"), cut)))
+    server, _ = await serve(stream(sse(chunk("Hello"), cut)))
     with pytest.raises(APIError, match="Upstream provider went away") as caught:
         await _final(server)
     partial = caught.value.partial_completion
@@ -589,15 +588,15 @@ async def test_an_error_beside_choices_ends_the_stream_with_what_arrived(
     assert partial.choices[0].finish_reason == "error"
 
 
-async def test_finish_reason_error_alone_ends_the_stream(server: LocalServer) -> None:
-    server.script(stream(sse(chunk("Hel"), chunk("lo", finish_reason="error"))))
+async def test_finish_reason_error_alone_ends_the_stream(serve: Serve) -> None:
+    server, _ = await serve(stream(sse(chunk("Hel"), chunk("lo", finish_reason="error"))))
     with pytest.raises(APIError, match="finish_reason 'error'") as caught:
         await _final(server)
     assert caught.value.partial_completion is not None
     assert caught.value.partial_completion.choices[0].message.content == "Hello"
 
 
-async def test_a_tool_call_cut_by_an_error_is_not_run(server: LocalServer) -> None:
+async def test_a_tool_call_cut_by_an_error_is_not_run(serve: Serve) -> None:
     ran: list[str] = []
 
     @tool
@@ -614,7 +613,7 @@ async def test_a_tool_call_cut_by_an_error_is_not_run(server: LocalServer) -> No
     head["function"]["arguments"] = '{"locatio'
     cut = chunk(finish_reason="error")
     cut["error"] = {"message": "Provider disconnected"}
-    server.script(stream(sse(chunk(tool_calls=[head]), cut)))
+    server, _ = await serve(stream(sse(chunk(tool_calls=[head]), cut)))
     async with AsyncClient(base_url=server.base_url, api_key="sk-test", max_retries=0) as client:
         with pytest.raises(APIError, match="Provider disconnected"):
             async with Agent(client, model="m", tools=[spy]).run_stream("Go") as events:
@@ -623,10 +622,10 @@ async def test_a_tool_call_cut_by_an_error_is_not_run(server: LocalServer) -> No
     assert ran == []
 
 
-async def test_a_plain_answer_that_ended_in_error_is_not_a_result(server: LocalServer) -> None:
+async def test_a_plain_answer_that_ended_in_error_is_not_a_result(serve: Serve) -> None:
     body = completion_body("Half an ans")
     body["choices"][0]["finish_reason"] = "error"
-    server.script(reply(body))
+    server, _ = await serve(reply(body))
     async with AsyncClient(base_url=server.base_url, api_key="sk-test") as client:
         with pytest.raises(APIError, match="finish_reason 'error'") as caught:
             await Agent(client, model="m").run("Hi")

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from asynctool import AsyncClient
-from tests.conftest import LocalServer, chunk, sse, stream
+from tests.conftest import Serve, chunk, sse, stream
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 USAGE = {
@@ -105,8 +105,8 @@ def comparable(done: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("name", sorted(STREAMS))
-async def test_final_completion_matches_the_official_sdk(server: LocalServer, name: str) -> None:
-    server.script(stream(STREAMS[name]))
+async def test_final_completion_matches_the_official_sdk(serve: Serve, name: str) -> None:
+    server, _ = await serve(stream(STREAMS[name]), stream(STREAMS[name]))  # the SDK, then us
     sdk = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
     try:
         async with sdk.chat.completions.stream(model="m", messages=MESSAGES) as sdk_stream:  # type: ignore[arg-type]

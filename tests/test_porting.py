@@ -7,9 +7,10 @@ The SDK itself is the reference: both clients read the same bodies from the same
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -34,8 +35,8 @@ from asynctool import (
     UserMessage,
     tool,
 )
-from asynctool.testing import call, text, tool_calls
-from tests.conftest import LocalServer, Serve, chunk, reply, sse
+from asynctool.testing import ScriptStep, call, text, tool_calls
+from tests.conftest import Serve, chunk, reply, sse
 
 USER = [{"role": "user", "content": "Weather in Paris?"}]
 
@@ -74,21 +75,26 @@ BODY: dict[str, Any] = {
 }
 
 
+Both = tuple[AsyncClient, openai.AsyncOpenAI]
+ServeBoth = Callable[..., Awaitable[Both]]
+
+
 @pytest.fixture
-async def both(server: LocalServer) -> AsyncIterator[tuple[AsyncClient, openai.AsyncOpenAI]]:
-    """asynctool's client and the OpenAI SDK's, pointed at the same local server."""
-    async with (
-        AsyncClient(base_url=server.base_url, api_key="sk-test") as ours,
-        openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as sdk,
-    ):
-        yield ours, sdk
+async def serve_both(serve: Serve) -> AsyncIterator[ServeBoth]:
+    """`await serve_both(*turns)`: asynctool's client and the OpenAI SDK's, pointed at the same
+    ModelServer playing `turns` (one for each client's request)."""
+    async with contextlib.AsyncExitStack() as opened:
+
+        async def start(*turns: ScriptStep) -> Both:
+            server, ours = await serve(*turns, max_retries=2)
+            sdk = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+            return ours, await opened.enter_async_context(sdk)
+
+        yield start
 
 
-async def fetch(
-    server: LocalServer, both: tuple[AsyncClient, openai.AsyncOpenAI], body: dict[str, Any]
-) -> tuple[ChatCompletion, Any]:
-    server.script(reply(body))
-    ours, sdk = both
+async def fetch(serve_both: ServeBoth, body: dict[str, Any]) -> tuple[ChatCompletion, Any]:
+    ours, sdk = await serve_both(reply(body), reply(body))
     mine = await ours.chat.completions.create(model="m", messages=USER)
     theirs = await sdk.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
     return mine, theirs
@@ -166,9 +172,9 @@ async def test_a_transcript_reads_its_roles(serve: Serve) -> None:
 
 
 async def test_an_answer_with_unnamed_fields_keeps_its_role(
-    server: LocalServer, both: tuple[AsyncClient, openai.AsyncOpenAI]
+    serve_both: ServeBoth,
 ) -> None:
-    mine, _ = await fetch(server, both, BODY)
+    mine, _ = await fetch(serve_both, BODY)
     param = mine.choices[0].message.to_param()
     assert param.reasoning == "Looking up the weather."
     assert param.role == "assistant"
@@ -179,9 +185,9 @@ async def test_an_answer_with_unnamed_fields_keeps_its_role(
 
 
 async def test_model_dump_matches_the_sdk(
-    server: LocalServer, both: tuple[AsyncClient, openai.AsyncOpenAI]
+    serve_both: ServeBoth,
 ) -> None:
-    mine, theirs = await fetch(server, both, BODY)
+    mine, theirs = await fetch(serve_both, BODY)
     assert mine.model_dump(exclude_none=True) == theirs.model_dump(exclude_none=True)
     same_named(mine.model_dump(), theirs.model_dump())
     same_named(mine.model_dump(mode="json"), theirs.model_dump(mode="json"))
@@ -202,11 +208,11 @@ async def test_model_dump_matches_the_sdk(
 
 
 async def test_model_dump_json_is_formatted_as_the_sdks(
-    server: LocalServer, both: tuple[AsyncClient, openai.AsyncOpenAI]
+    serve_both: ServeBoth,
 ) -> None:
     message = {"role": "assistant", "content": "Il fait 18 °C."}
     body = {**BODY, "choices": [{**BODY["choices"][0], "message": message}]}
-    mine, theirs = await fetch(server, both, body)
+    mine, theirs = await fetch(serve_both, body)
     for indent in (None, 2, 4):
         for ensure_ascii in (False, True):
             options = {"exclude_none": True, "indent": indent, "ensure_ascii": ensure_ascii}
@@ -234,30 +240,27 @@ async def test_model_dump_json_is_formatted_as_the_sdks(
     ],
 )
 async def test_include_and_exclude_follow_the_sdk(
-    server: LocalServer,
-    both: tuple[AsyncClient, openai.AsyncOpenAI],
+    serve_both: ServeBoth,
     include: Any,
     exclude: Any,
 ) -> None:
-    mine, theirs = await fetch(server, both, BODY)
+    mine, theirs = await fetch(serve_both, BODY)
     options = {"include": include, "exclude": exclude, "exclude_none": True}
     assert mine.model_dump(**options) == theirs.model_dump(**options)
 
 
 async def test_chunks_dump_every_field_as_the_sdks_do(
-    server: LocalServer, both: tuple[AsyncClient, openai.AsyncOpenAI]
+    serve_both: ServeBoth,
 ) -> None:
-    server.script(
-        reply(
-            sse(
-                chunk(role="assistant", content=""),
-                chunk("Bonjour"),
-                {**chunk(finish_reason="stop"), "provider": "Mistral"},
-            ),
-            content_type="text/event-stream",
-        )
+    chunks = reply(
+        sse(
+            chunk(role="assistant", content=""),
+            chunk("Bonjour"),
+            {**chunk(finish_reason="stop"), "provider": "Mistral"},
+        ),
+        content_type="text/event-stream",
     )
-    ours, sdk = both
+    ours, sdk = await serve_both(chunks, chunks)
     mine = await ours.chat.completions.create(model="m", messages=USER, stream=True)
     async with mine:
         my_chunks = [c async for c in mine]
@@ -271,9 +274,9 @@ async def test_chunks_dump_every_field_as_the_sdks_do(
 
 
 async def test_exclude_defaults_and_unset_drop_what_is_at_its_default(
-    server: LocalServer, both: tuple[AsyncClient, openai.AsyncOpenAI]
+    serve_both: ServeBoth,
 ) -> None:
-    mine, theirs = await fetch(server, both, BODY)
+    mine, theirs = await fetch(serve_both, BODY)
     for option in ("exclude_defaults", "exclude_unset"):
         dumped = mine.model_dump(**{option: True})
         message = dumped["choices"][0]["message"]
@@ -342,9 +345,9 @@ class Event(msgspec.Struct):
     place: str | None = None
 
 
-async def test_parsed_values_dump_in_python_or_json_mode(server: LocalServer) -> None:
+async def test_parsed_values_dump_in_python_or_json_mode(serve: Serve) -> None:
     content = json.dumps({"title": "Launch", "when": "2026-11-23T10:00:00Z", "place": None})
-    server.script(
+    server, _ = await serve(
         reply(
             {
                 **BODY,

@@ -7,19 +7,18 @@ send it, and an invalid value must fail before anything is sent, naming the fiel
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
 from typing import Any, get_type_hints
 
 import msgspec
 import openai
 import pytest
-from aiohttp import web
 from openai.resources.chat.completions import AsyncCompletions
 
-from asynctool import AsyncClient, ChatCompletionTool, FunctionDefinition, InvalidRequestError
+from asynctool import ChatCompletionTool, FunctionDefinition, InvalidRequestError
 from asynctool._client import Completions
 from asynctool._request import ChatCompletionRequest, CompletionParams, ParseParams
-from tests.conftest import LocalServer, chunk, completion_body, reply, sse, stream
+from asynctool.testing import ModelServer
+from tests.conftest import Serve, chunk, completion_body, reply, sse, stream
 
 STREAM = stream(sse(chunk("ok", role="assistant"), chunk(finish_reason="stop")))
 
@@ -115,47 +114,43 @@ PORTED: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-async def client(server: LocalServer) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(base_url=server.base_url, api_key="sk-test", max_retries=1) as c:
-        yield c
+OK = reply(completion_body())
 
 
 async def test_the_fields_ported_code_sends_reach_the_wire_as_the_sdk_sends_them(
-    server: LocalServer, client: AsyncClient
+    serve: Serve,
 ) -> None:
+    server, client = await serve(OK, OK)  # ours, then the SDK's
     await client.chat.completions.create(model="m", messages=MESSAGES, **PORTED)
     sdk = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
     async with sdk:
         await sdk.chat.completions.create(model="m", messages=MESSAGES, **PORTED)  # type: ignore[call-overload]
-    ours, theirs = server.bodies
+    ours, theirs = (request.body for request in server.requests)
     assert ours == {"model": "m", "messages": MESSAGES, **PORTED}
     assert ours == theirs
 
 
 async def test_a_provider_specific_key_inside_an_object_field_is_sent_as_given(
-    server: LocalServer, client: AsyncClient
+    serve: Serve,
 ) -> None:
+    server, client = await serve(OK)
     options = {"mode": "implicit", "provider_hint": {"x": 1}}
     await client.chat.completions.create(model="m", messages=MESSAGES, prompt_cache_options=options)
-    assert server.bodies[0]["prompt_cache_options"] == options
+    assert server.requests[0].body["prompt_cache_options"] == options
 
 
-async def test_functions_given_as_any_iterable_are_sent_as_a_list(
-    server: LocalServer, client: AsyncClient
-) -> None:
+async def test_functions_given_as_any_iterable_are_sent_as_a_list(serve: Serve) -> None:
+    server, client = await serve(OK)
     functions = ({"name": n} for n in ("a", "b"))
     await client.chat.completions.create(
         model="m", messages=MESSAGES, functions=functions, function_call="auto"
     )
-    assert server.bodies[0]["functions"] == [{"name": "a"}, {"name": "b"}]
-    assert server.bodies[0]["function_call"] == "auto"
+    assert server.requests[0].body["functions"] == [{"name": "a"}, {"name": "b"}]
+    assert server.requests[0].body["function_call"] == "auto"
 
 
-async def test_custom_tools_are_accepted_and_can_be_forced(
-    server: LocalServer, client: AsyncClient
-) -> None:
-    server.script(reply(completion_body()), STREAM)
+async def test_custom_tools_are_accepted_and_can_be_forced(serve: Serve) -> None:
+    server, client = await serve(reply(completion_body()), STREAM)
     choice = {"type": "custom", "custom": {"name": "run_sql"}}
     await client.chat.completions.create(
         model="m", messages=MESSAGES, tools=[WEATHER, SQL], tool_choice=choice
@@ -164,20 +159,19 @@ async def test_custom_tools_are_accepted_and_can_be_forced(
         model="m", messages=MESSAGES, tools=[{"type": "custom", "custom": {"name": "free"}}]
     ) as chat_stream:
         await chat_stream.get_final_completion()
-    first, second = server.bodies
+    first, second = (request.body for request in server.requests)
     assert (first["tools"], first["tool_choice"]) == ([WEATHER, SQL], choice)
     assert second["tools"] == [{"type": "custom", "custom": {"name": "free"}}]
 
 
-async def test_a_tool_struct_can_be_forced_by_name(
-    server: LocalServer, client: AsyncClient
-) -> None:
+async def test_a_tool_struct_can_be_forced_by_name(serve: Serve) -> None:
+    server, client = await serve(OK)
     weather = ChatCompletionTool(function=FunctionDefinition(name="get_weather"))
     choice = {"type": "function", "function": {"name": "get_weather"}}
     await client.chat.completions.create(
         model="m", messages=MESSAGES, tools=[weather, SQL], tool_choice=choice
     )
-    assert server.bodies[0]["tool_choice"] == choice
+    assert server.requests[0].body["tool_choice"] == choice
     with pytest.raises(InvalidRequestError, match="'run_sql', which is not in tools"):
         await client.chat.completions.create(
             model="m",
@@ -191,20 +185,13 @@ async def test_a_tool_struct_can_be_forced_by_name(
 # --------------------------------------------------------------------------- extra_query
 
 
-def recording(queries: list[dict[str, str]], responder: Any = None) -> Any:
-    async def respond(request: web.Request) -> web.StreamResponse:
-        queries.append(dict(request.query))
-        return await (responder or reply(completion_body()))(request)
-
-    return respond
+def queries(server: ModelServer) -> list[dict[str, str]]:
+    return [dict(request.query) for request in server.requests]
 
 
-async def test_extra_query_goes_to_the_url_of_every_method(
-    server: LocalServer, client: AsyncClient
-) -> None:
-    queries: list[dict[str, str]] = []
+async def test_extra_query_goes_to_the_url_of_every_method(serve: Serve) -> None:
     answer = reply(completion_body('{"text": "hi"}'))
-    server.script(recording(queries), recording(queries, STREAM), recording(queries, answer))
+    server, client = await serve(OK, STREAM, answer)
     query = {"api-version": "2024-10-21", "n": 2, "ratio": 0.5}
     await client.chat.completions.create(model="m", messages=MESSAGES, extra_query=query)
     async with client.chat.completions.stream(
@@ -215,25 +202,21 @@ async def test_extra_query_goes_to_the_url_of_every_method(
         model="m", messages=MESSAGES, response_format=Answer, extra_query=query
     )
     expected = {"api-version": "2024-10-21", "n": "2", "ratio": "0.5"}
-    assert queries == [expected] * 3
-    assert all("api-version" not in body for body in server.bodies)
+    assert queries(server) == [expected] * 3
+    assert all("api-version" not in request.body for request in server.requests)
 
 
-async def test_extra_query_is_kept_on_a_retry(server: LocalServer, client: AsyncClient) -> None:
-    queries: list[dict[str, str]] = []
+async def test_extra_query_is_kept_on_a_retry(serve: Serve) -> None:
     busy = reply({"error": {"message": "busy"}}, status=503, headers={"Retry-After": "0"})
-    server.script(recording(queries, busy), recording(queries))
+    server, client = await serve(busy, OK)
     await client.chat.completions.create(model="m", messages=MESSAGES, extra_query={"a": "1"})
-    assert queries == [{"a": "1"}, {"a": "1"}]
+    assert queries(server) == [{"a": "1"}, {"a": "1"}]
 
 
-async def test_no_extra_query_leaves_the_url_alone(
-    server: LocalServer, client: AsyncClient
-) -> None:
-    queries: list[dict[str, str]] = []
-    server.script(recording(queries))
+async def test_no_extra_query_leaves_the_url_alone(serve: Serve) -> None:
+    server, client = await serve(OK)
     await client.chat.completions.create(model="m", messages=MESSAGES, extra_query={})
-    assert queries == [{}]
+    assert queries(server) == [{}]
 
 
 # --------------------------------------------------------------------------- refused
@@ -314,8 +297,9 @@ INVALID: list[tuple[dict[str, Any], str, str]] = [
 
 @pytest.mark.parametrize(("change", "field", "reason"), INVALID, ids=[i[1] for i in INVALID])
 async def test_an_invalid_value_fails_before_any_network_call_naming_the_field(
-    server: LocalServer, client: AsyncClient, change: dict[str, Any], field: str, reason: str
+    serve: Serve, change: dict[str, Any], field: str, reason: str
 ) -> None:
+    server, client = await serve(OK)
     kwargs: dict[str, Any] = {"model": "m", "messages": MESSAGES, **change}
     with pytest.raises(InvalidRequestError) as info:
         await client.chat.completions.create(**kwargs)

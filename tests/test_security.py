@@ -37,7 +37,6 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
-from aiohttp import web
 
 from asynctool import (
     Agent,
@@ -60,8 +59,10 @@ from asynctool import (
 )
 from asynctool._transport import AuthStyle
 from asynctool.testing import (
+    ModelServer,
     RawResponse,
     RecordedRequest,
+    ScriptedModel,
     bad_data,
     call,
     error_body,
@@ -74,7 +75,7 @@ from asynctool.testing import (
     tool_calls,
 )
 from tests import conftest
-from tests.conftest import LocalServer, complete, completion_body, reply
+from tests.conftest import Serve, complete, completion_body, reply
 
 KEY = "sk-proj-SECRET-do-not-leak-0123456789abcdef"
 MESSAGES = [{"role": "user", "content": "Hi"}]
@@ -386,46 +387,44 @@ def test_a_key_from_anywhere_makes_an_openai_client(monkeypatch: pytest.MonkeyPa
     assert AsyncClient().base_url == "https://api.openai.com/v1/"
 
 
-async def test_a_keyless_client_for_a_local_server_is_allowed(server: LocalServer) -> None:
+async def test_a_keyless_client_for_a_local_server_is_allowed(serve: Serve) -> None:
+    server, _ = await serve(reply(completion_body()))
     async with AsyncClient(base_url=server.base_url) as client:
         await complete(client, stream=False)
-    assert "Authorization" not in server.requests[0][0]
+    assert "Authorization" not in server.requests[0].headers
 
 
 # --------------------------------------------------------------------------- redirects
 
 
 @pytest.fixture
-async def elsewhere() -> AsyncIterator[LocalServer]:
+async def elsewhere(serve: Serve) -> ModelServer:
     """Another origin (another port of 127.0.0.1), recording what it receives."""
-    other = LocalServer()
-    other.script(reply(completion_body("from elsewhere")))
-    await other.start()
-    yield other
-    await other.stop()
+    other, _ = await serve(reply(completion_body("from elsewhere")))
+    return other
 
 
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("auth", ["bearer", "x-api-key", "x-goog-api-key"])
 async def test_credentials_are_not_sent_to_another_origin_on_redirect(
-    elsewhere: LocalServer, auth: AuthStyle, stream: bool
+    serve: Serve, auth: AuthStyle, stream: bool
 ) -> None:
+    answer = reply(completion_body("from elsewhere"))
     if stream:
-        elsewhere.script(
-            reply(
-                b'data: {"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}'
-                b"\n\ndata: [DONE]\n\n",
-                content_type="text/event-stream",
-            )
+        answer = reply(
+            b'data: {"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}'
+            b"\n\ndata: [DONE]\n\n",
+            content_type="text/event-stream",
         )
+    elsewhere, _ = await serve(answer)  # another origin: another port of 127.0.0.1
     target = f"{elsewhere.base_url}/chat/completions"
     extra = {"x-api-key": KEY} if auth == "bearer" else {"Authorization": f"Bearer {KEY}"}
     async with serving(redirect(target, status=307), auth=auth) as (server, client):
         await complete(client, stream, extra_headers=extra)
         assert KEY in str(dict(server.requests[0].headers))  # the base URL's host got it
-    ((headers, body),) = elsewhere.requests
-    assert_secret(str(headers))
-    assert body["messages"] == MESSAGES  # the request itself was sent on
+    (received,) = elsewhere.requests
+    assert_secret(str(dict(received.headers)))
+    assert received.body["messages"] == MESSAGES  # the request itself was sent on
 
 
 async def test_same_origin_redirect_keeps_credentials() -> None:
@@ -478,19 +477,19 @@ def with_userinfo(base_url: str) -> str:
 
 
 async def test_credentials_in_the_base_url_go_as_basic_auth_and_are_never_shown(
-    server: LocalServer, logs: pytest.LogCaptureFixture
+    serve: Serve, logs: pytest.LogCaptureFixture
 ) -> None:
     """curl, requests and httpx send `user:password@` as Basic auth; so does asynctool, and
     the password is a credential like the key: never in a repr, a message or a log."""
-    server.script(reply({"error": {"message": f"wrong password {PASSWORD}"}}, status=401))
+    server, _ = await serve(reply({"error": {"message": f"wrong password {PASSWORD}"}}, status=401))
     client = AsyncClient(base_url=with_userinfo(server.base_url), max_retries=0)
     async with client:
         assert client.base_url == server.base_url + "/"
         with pytest.raises(AuthenticationError) as info:
             await complete(client, stream=False)
     token = base64.b64encode(USERINFO.encode()).decode()
-    ((headers, _),) = server.requests
-    assert headers["Authorization"] == f"Basic {token}"
+    (received,) = server.requests
+    assert received.headers["Authorization"] == f"Basic {token}"
     assert info.value.message == "wrong password [redacted]"
     for shown in (repr(client), str(client), *exposed(info.value), *logged(logs)):
         assert PASSWORD not in shown and token not in shown
@@ -507,27 +506,24 @@ def test_credentials_in_the_base_url_beside_a_bearer_key_are_refused_clearly() -
         assert PASSWORD not in str(info.value)
 
 
-async def test_credentials_in_the_base_url_and_a_key_in_its_own_header(
-    server: LocalServer,
-) -> None:
+async def test_credentials_in_the_base_url_and_a_key_in_its_own_header(serve: Serve) -> None:
+    server, _ = await serve(reply(completion_body()))
     client = AsyncClient(base_url=with_userinfo(server.base_url), api_key=KEY, auth="x-api-key")
     async with client:
         await complete(client, stream=False)
-    ((headers, _),) = server.requests
+    (received,) = server.requests
+    headers = received.headers
     assert headers["x-api-key"] == KEY and headers["Authorization"].startswith("Basic ")
 
 
 async def test_credentials_in_the_base_url_do_not_follow_a_redirect_away(
-    server: LocalServer, elsewhere: LocalServer
+    serve: Serve, elsewhere: ModelServer
 ) -> None:
-    async def away(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPTemporaryRedirect(f"{elsewhere.base_url}/chat/completions")
-
-    server.script(away)
+    server, _ = await serve(redirect(f"{elsewhere.base_url}/chat/completions"))
     async with AsyncClient(base_url=with_userinfo(server.base_url)) as client:
         await complete(client, stream=False)
-    assert server.requests[0][0]["Authorization"].startswith("Basic ")
-    assert "Authorization" not in elsewhere.requests[0][0]
+    assert server.requests[0].headers["Authorization"].startswith("Basic ")
+    assert "Authorization" not in elsewhere.requests[0].headers
 
 
 @pytest.mark.parametrize(
@@ -631,28 +627,20 @@ def make_certificates(directory: Path, *, ip: str | None, dns: str | None) -> Ce
     return files
 
 
-@asynccontextmanager
-async def https_server(certificates: Certificates) -> AsyncIterator[tuple[str, list[str]]]:
-    """An HTTPS chat completions server on 127.0.0.1; yields its base URL and what it got."""
-    received: list[str] = []
-
-    async def answer(request: web.Request) -> web.StreamResponse:
-        received.append(str(dict(request.headers)))
-        return web.json_response(completion_body("over TLS"))
-
+def server_context(certificates: Certificates) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certificates.cert, certificates.key)
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", answer)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"https://127.0.0.1:{port}/v1", received
-    finally:
-        await runner.cleanup()
+    return context
+
+
+@asynccontextmanager
+async def https_server(
+    certificates: Certificates,
+) -> AsyncIterator[tuple[str, list[RecordedRequest]]]:
+    """An HTTPS chat completions server on 127.0.0.1; yields its base URL and what it got."""
+    model = ScriptedModel([reply(completion_body("over TLS"))])
+    async with ModelServer(model, ssl=server_context(certificates)) as server:
+        yield server.base_url, server.requests
 
 
 @pytest.fixture
@@ -711,31 +699,16 @@ async def test_a_trusted_certificate_for_another_host_is_refused(tmp_path: Path)
 @asynccontextmanager
 async def https_redirecting_to(
     certificates: Certificates, location: str
-) -> AsyncIterator[tuple[str, list[str]]]:
-    """An HTTPS server on 127.0.0.1 that answers every request with a 307 to `location`."""
-    received: list[str] = []
-
-    async def answer(request: web.Request) -> web.StreamResponse:
-        received.append(request.path)
-        raise web.HTTPTemporaryRedirect(location)
-
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(certificates.cert, certificates.key)
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", answer)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    try:
-        yield f"https://127.0.0.1:{runner.addresses[0][1]}/v1", received
-    finally:
-        await runner.cleanup()
+) -> AsyncIterator[tuple[str, list[RecordedRequest]]]:
+    """An HTTPS server on 127.0.0.1 that answers a request with a 307 to `location`."""
+    model = ScriptedModel([redirect(location)])
+    async with ModelServer(model, ssl=server_context(certificates)) as server:
+        yield server.base_url, server.requests
 
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_an_https_request_is_never_redirected_to_http(
-    certificates: Certificates, elsewhere: LocalServer, stream: bool
+    certificates: Certificates, elsewhere: ModelServer, stream: bool
 ) -> None:
     """Following it would send the whole request, prompt included, in clear text. Java's
     HttpClient (`Redirect.NORMAL`: "Always redirect, except from HTTPS URLs to HTTP URLs")
@@ -748,7 +721,7 @@ async def test_an_https_request_is_never_redirected_to_http(
     assert type(error) is APIConnectionError
     assert "from https to http" in str(error) and plain in str(error)
     assert elsewhere.requests == []  # not a byte of the prompt went out in the clear
-    assert received == ["/v1/chat/completions"]  # and it was not asked again
+    assert [r.path for r in received] == ["/v1/chat/completions"]  # and it was not asked again
     assert_secret(*exposed(error))
 
 

@@ -339,6 +339,8 @@ async def test_missing_or_wrong_key_is_a_401(
         (json.dumps({"model": "m", "messages": USER, "tools": {}}).encode(), "tools"),
         (json.dumps({"model": "m", "messages": USER, "tools": [{"type": "function"}]}).encode(),
          "tools[0].function.name"),
+        (json.dumps({"model": "m", "messages": USER, "tools": [{"type": "custom", "custom": {}}]}
+                    ).encode(), "tools[0].custom.name"),
         (json.dumps({"model": "m", "messages": USER, "tool_choice": "always"}).encode(),
          "tool_choice"),
         (json.dumps({"model": "m", "messages": USER, "tool_choice":
@@ -362,6 +364,24 @@ async def test_malformed_bodies_are_a_400(
     assert error["message"]
     assert model.remaining == 1
     assert server.requests[0].raw_body == payload
+
+
+@pytest.mark.parametrize(
+    "choice",
+    [
+        # openai-python's ChatCompletionToolChoiceOptionParam: the forms that name no function
+        # of `tools` are the model's to read, not the server's to refuse.
+        {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}},
+        {"type": "custom", "custom": {"name": "grammar"}},
+    ],
+)
+async def test_tool_choices_naming_no_function_are_accepted(
+    session: aiohttp.ClientSession, choice: dict[str, Any]
+) -> None:
+    tools = [{"type": "custom", "custom": {"name": "grammar"}}]  # a custom tool has no function
+    async with ModelServer(ScriptedModel([text("ok")])) as server:
+        status, _, _ = await chat(session, server, tools=tools, tool_choice=choice)
+    assert status == 200
 
 
 async def test_models_endpoints_and_unknown_paths(session: aiohttp.ClientSession) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import email.utils
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 from aioresponses import aioresponses
 
 import asynctool._retry as retry_module
@@ -31,8 +29,10 @@ from asynctool import (
     Timeout,
     UnprocessableEntityError,
 )
+from asynctool._redirect import MAX_REDIRECTS
 from asynctool._retry import retry_after, retry_delay
-from tests.conftest import LocalServer, MockedResponse, Responder, completion_body, reply
+from asynctool.testing import ModelServer, RawResponse, ScriptedModel, hang_up, redirect
+from tests.conftest import MockedResponse, Serve, completion_body, reply
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 KEY = "sk-very-secret-key-123"
@@ -43,18 +43,8 @@ async def create(client: AsyncClient) -> str | None:
     return done.choices[0].message.content
 
 
-def slow(seconds: float) -> Responder:
-    async def respond(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(seconds)
-        return web.json_response(completion_body("late"))
-
-    return respond
-
-
-async def hang_up(request: web.Request) -> web.StreamResponse:
-    assert request.transport is not None
-    request.transport.close()
-    return web.Response()
+def slow(seconds: float) -> RawResponse:
+    return dataclasses.replace(reply(completion_body("late")), delay=seconds)
 
 
 OK = reply(completion_body("ok"))
@@ -73,20 +63,20 @@ OK = reply(completion_body("ok"))
     ],
 )
 async def test_retryable_failures_are_retried_with_one_idempotency_key(
-    server: LocalServer, first: int, headers: dict[str, str]
+    serve: Serve, first: int, headers: dict[str, str]
 ) -> None:
-    server.script(reply({"error": {"message": "try again"}}, status=first, headers=headers), OK)
+    server, _ = await serve(
+        reply({"error": {"message": "try again"}}, status=first, headers=headers), OK
+    )
     async with AsyncClient(base_url=server.base_url) as client:
         assert await create(client) == "ok"
-    keys = {h["Idempotency-Key"] for h, _ in server.requests}
+    keys = {r.headers["Idempotency-Key"] for r in server.requests}
     assert len(server.requests) == 2 and len(keys) == 1
 
 
-async def test_retries_stop_at_max_retries_and_the_error_carries_everything(
-    server: LocalServer,
-) -> None:
+async def test_retries_stop_at_max_retries_and_the_error_carries_everything(serve: Serve) -> None:
     body = {"error": {"message": "boom", "type": "server_error", "code": "oops"}}
-    server.script(reply(body, status=500, headers={"x-request-id": "req_9"}))
+    server, _ = await serve(*[reply(body, status=500, headers={"x-request-id": "req_9"})] * 3)
     async with AsyncClient(base_url=server.base_url, max_retries=2) as client:
         with pytest.raises(InternalServerError) as info:
             await create(client)
@@ -98,32 +88,32 @@ async def test_retries_stop_at_max_retries_and_the_error_carries_everything(
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
-async def test_client_errors_are_not_retried(server: LocalServer, status: int) -> None:
-    server.script(reply({"error": {"message": "no"}}, status=status))
+async def test_client_errors_are_not_retried(serve: Serve, status: int) -> None:
+    server, _ = await serve(reply({"error": {"message": "no"}}, status=status))
     async with AsyncClient(base_url=server.base_url) as client:
         with pytest.raises(APIStatusError):
             await create(client)
     assert len(server.requests) == 1
 
 
-async def test_x_should_retry_false_stops_a_retry(server: LocalServer) -> None:
-    server.script(reply("down", status=503, headers={"x-should-retry": "false"}), OK)
+async def test_x_should_retry_false_stops_a_retry(serve: Serve) -> None:
+    server, _ = await serve(reply("down", status=503, headers={"x-should-retry": "false"}), OK)
     async with AsyncClient(base_url=server.base_url) as client:
         with pytest.raises(InternalServerError, match="down"):
             await create(client)
     assert len(server.requests) == 1
 
 
-async def test_retry_after_longer_than_the_deadline_fails_at_once(server: LocalServer) -> None:
-    server.script(reply("slow down", status=429, headers={"Retry-After": "30"}), OK)
+async def test_retry_after_longer_than_the_deadline_fails_at_once(serve: Serve) -> None:
+    server, _ = await serve(reply("slow down", status=429, headers={"Retry-After": "30"}), OK)
     async with AsyncClient(base_url=server.base_url, timeout=2) as client:
         with pytest.raises(RateLimitError):
             await create(client)
     assert len(server.requests) == 1
 
 
-async def test_dropped_connection_before_the_response_is_retried(server: LocalServer) -> None:
-    server.script(hang_up, OK)
+async def test_dropped_connection_before_the_response_is_retried(serve: Serve) -> None:
+    server, _ = await serve(hang_up(), OK)
     async with AsyncClient(base_url=server.base_url) as client:
         assert await create(client) == "ok"
     assert len(server.requests) == 2
@@ -135,8 +125,8 @@ async def test_unreachable_server_is_a_connection_error() -> None:
             await create(client)
 
 
-async def test_first_byte_timeout_is_retried_then_raised(server: LocalServer) -> None:
-    server.script(slow(2))
+async def test_first_byte_timeout_is_retried_then_raised(serve: Serve) -> None:
+    server, _ = await serve(slow(2), slow(2))
     timeout = Timeout(first_byte=0.1)
     async with AsyncClient(base_url=server.base_url, timeout=timeout, max_retries=1) as client:
         with pytest.raises(APITimeoutError, match=r"no response within 0.1s"):
@@ -144,21 +134,21 @@ async def test_first_byte_timeout_is_retried_then_raised(server: LocalServer) ->
     assert len(server.requests) == 2
 
 
-async def test_first_byte_timeout_then_success(server: LocalServer) -> None:
-    server.script(slow(2), OK)
+async def test_first_byte_timeout_then_success(serve: Serve) -> None:
+    server, _ = await serve(slow(2), OK)
     async with AsyncClient(base_url=server.base_url, timeout=Timeout(first_byte=0.1)) as client:
         assert await create(client) == "ok"
 
 
-async def test_per_call_timeout_overrides_the_client(server: LocalServer) -> None:
-    server.script(slow(2))
+async def test_per_call_timeout_overrides_the_client(serve: Serve) -> None:
+    server, _ = await serve(slow(2))
     async with AsyncClient(base_url=server.base_url, max_retries=0) as client:
         with pytest.raises(APITimeoutError, match=r"total deadline of 0\.2s"):
             await client.chat.completions.create(model="m", messages=MESSAGES, timeout=0.2)
 
 
-async def test_no_timeout_means_no_bound(server: LocalServer) -> None:
-    server.script(slow(0.2))
+async def test_no_timeout_means_no_bound(serve: Serve) -> None:
+    server, _ = await serve(slow(0.2))
     async with AsyncClient(base_url=server.base_url, timeout=None) as client:
         assert client.timeout == Timeout(total=None, connect=None, first_byte=None, idle=None)
         assert await create(client) == "late"
@@ -173,60 +163,42 @@ def test_bad_timeouts_are_refused(bad: object) -> None:
 # --------------------------------------------------------------------------- redirects
 
 
-@pytest.fixture
-async def other_server() -> AsyncIterator[LocalServer]:
-    other = LocalServer()
-    await other.start()
-    yield other
-    await other.stop()
-
-
-async def test_same_origin_redirect_keeps_credentials(server: LocalServer) -> None:
-    async def moved(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPTemporaryRedirect("/v1/chat/completions")
-
-    server.script(moved, OK)
+async def test_same_origin_redirect_keeps_credentials(serve: Serve) -> None:
+    server, _ = await serve(redirect("/v1/chat/completions"), OK)
     async with AsyncClient(base_url=server.base_url, api_key=KEY) as client:
         assert await create(client) == "ok"
-    assert [h.get("Authorization") for h, _ in server.requests] == [f"Bearer {KEY}"] * 2
-    assert server.bodies[0] == server.bodies[1]
+    assert [r.headers.get("Authorization") for r in server.requests] == [f"Bearer {KEY}"] * 2
+    assert server.requests[0].body == server.requests[1].body
 
 
 @pytest.mark.parametrize("auth", ["bearer", "x-api-key", "x-goog-api-key"])
 async def test_redirect_to_another_host_drops_credentials(
-    server: LocalServer, other_server: LocalServer, auth: transport_module.AuthStyle
+    serve: Serve, auth: transport_module.AuthStyle
 ) -> None:
-    async def away(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPPermanentRedirect(other_server.base_url + "/chat/completions")
-
-    server.script(away)
-    other_server.script(OK)
+    other_server, _ = await serve(OK)
+    server, _ = await serve(redirect(other_server.base_url + "/chat/completions", status=308))
     async with AsyncClient(base_url=server.base_url, api_key=KEY, auth=auth) as client:
         assert await create(client) == "ok"
-    ((headers, body),) = other_server.requests
+    (received,) = other_server.requests
+    headers, body = received.headers, received.body
     assert KEY not in str(headers)
     assert body["model"] == "m"
 
 
 async def test_a_key_in_default_headers_does_not_follow_a_redirect_away(
-    server: LocalServer, other_server: LocalServer
+    serve: Serve,
 ) -> None:
-    async def away(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPTemporaryRedirect(other_server.base_url + "/chat/completions")
-
-    server.script(away)
-    other_server.script(OK)
+    other_server, _ = await serve(OK)
+    server, _ = await serve(redirect(other_server.base_url + "/chat/completions"))
     async with AsyncClient(base_url=server.base_url, default_headers={"api-key": KEY}) as client:
         assert await create(client) == "ok"
-    assert server.requests[0][0]["api-key"] == KEY
-    assert "api-key" not in other_server.requests[0][0]
+    assert server.requests[0].headers["api-key"] == KEY
+    assert "api-key" not in other_server.requests[0].headers
 
 
-async def test_redirect_loop_ends(server: LocalServer) -> None:
-    async def loop(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPFound("/v1/chat/completions")
-
-    server.script(loop)
+async def test_redirect_loop_ends(serve: Serve) -> None:
+    # One more than the client follows: it must give up before the script runs out.
+    server, _ = await serve(*[redirect("/v1/chat/completions", status=302)] * (MAX_REDIRECTS + 2))
     async with AsyncClient(base_url=server.base_url, max_retries=0) as client:
         with pytest.raises(APIConnectionError, match="Too many redirects"):
             await create(client)
@@ -266,9 +238,9 @@ async def test_status_maps_to_its_error_class(status: int, cls: type[APIStatusEr
     assert info.value.status_code == status and info.value.message == f"s{status}"
 
 
-async def test_html_error_page_gives_a_short_message(server: LocalServer) -> None:
+async def test_html_error_page_gives_a_short_message(serve: Serve) -> None:
     page = "<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1>" + "x" * 5000 + "</body></html>"
-    server.script(reply(page, status=502, content_type="text/html"))
+    server, _ = await serve(reply(page, status=502, content_type="text/html"))
     async with AsyncClient(base_url=server.base_url, max_retries=0) as client:
         with pytest.raises(InternalServerError) as info:
             await create(client)
@@ -277,10 +249,10 @@ async def test_html_error_page_gives_a_short_message(server: LocalServer) -> Non
 
 
 async def test_api_key_never_appears_in_errors_reprs_or_logs(
-    server: LocalServer, caplog: pytest.LogCaptureFixture
+    serve: Serve, caplog: pytest.LogCaptureFixture
 ) -> None:
     echo = {"error": {"message": f"Incorrect API key provided: {KEY}", "key": KEY}}
-    server.script(reply(echo, status=503), reply(echo, status=401))
+    server, _ = await serve(reply(echo, status=503), reply(echo, status=401))
     caplog.set_level(logging.DEBUG, logger="asynctool")
     async with AsyncClient(base_url=server.base_url, api_key=KEY) as client:
         with pytest.raises(AuthenticationError) as info:
@@ -305,29 +277,32 @@ async def test_api_key_never_appears_in_errors_reprs_or_logs(
     ],
 )
 async def test_auth_styles(
-    server: LocalServer, auth: transport_module.AuthStyle, header: str, value: str
+    serve: Serve, auth: transport_module.AuthStyle, header: str, value: str
 ) -> None:
+    server, _ = await serve(reply(completion_body()))
     async with AsyncClient(base_url=server.base_url, api_key=KEY, auth=auth) as client:
         await create(client)
-    headers = server.requests[0][0]
+    headers = server.requests[0].headers
     assert headers[header] == value
     assert (header == "Authorization") == ("Authorization" in headers)
 
 
-async def test_no_key_sends_no_auth_header(server: LocalServer) -> None:
+async def test_no_key_sends_no_auth_header(serve: Serve) -> None:
+    server, _ = await serve(reply(completion_body()))
     async with AsyncClient(base_url=server.base_url) as client:
         await create(client)
-    assert "Authorization" not in server.requests[0][0]
+    assert "Authorization" not in server.requests[0].headers
 
 
-async def test_standard_default_and_extra_headers(server: LocalServer) -> None:
+async def test_standard_default_and_extra_headers(serve: Serve) -> None:
+    server, _ = await serve(reply(completion_body()))
     async with AsyncClient(
         base_url=server.base_url, default_headers={"X-Team": "a", "X-Both": "default"}
     ) as client:
         await client.chat.completions.create(
             model="m", messages=MESSAGES, extra_headers={"X-Both": "extra"}
         )
-    headers = server.requests[0][0]
+    headers = server.requests[0].headers
     assert headers["Content-Type"] == "application/json"
     assert headers["Accept"] == "application/json"
     assert headers["User-Agent"].startswith("asynctool/")
@@ -335,35 +310,28 @@ async def test_standard_default_and_extra_headers(server: LocalServer) -> None:
     assert re.fullmatch(r"asynctool-[0-9a-f]{32}", headers["Idempotency-Key"])
 
 
-async def test_environment_fallbacks(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_environment_fallbacks(serve: Serve, monkeypatch: pytest.MonkeyPatch) -> None:
+    server, _ = await serve(reply(completion_body()))
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     async with AsyncClient() as client:
         assert client.base_url == server.base_url + "/"
         await create(client)
-    assert server.requests[0][0]["Authorization"] == f"Bearer {KEY}"
+    assert server.requests[0].headers["Authorization"] == f"Bearer {KEY}"
 
 
 def test_default_base_url_is_openai() -> None:
     assert AsyncClient(api_key=KEY).base_url == "https://api.openai.com/v1/"
 
 
-async def test_base_url_path_prefix_is_kept(server: LocalServer) -> None:
-    seen = []
-
-    async def prefixed(request: web.Request) -> web.StreamResponse:
-        seen.append(request.path)
-        return web.json_response(completion_body())
-
-    other = LocalServer()
-    await other.start([web.post("/gateway/openai/v1/chat/completions", prefixed)])
-    try:
-        base = f"http://127.0.0.1:{other.port}/gateway/openai/v1"
+async def test_base_url_path_prefix_is_kept() -> None:
+    model = ScriptedModel([reply(completion_body())] * 2)
+    async with ModelServer(model, base_path="/gateway/openai/v1") as server:
+        base = f"http://127.0.0.1:{server.port}/gateway/openai/v1"
         for url in (base, base + "/"):
             async with AsyncClient(base_url=url) as client:
                 await create(client)
-    finally:
-        await other.stop()
+    seen = [request.path for request in server.requests]
     assert seen == ["/gateway/openai/v1/chat/completions"] * 2
 
 
@@ -383,7 +351,8 @@ def test_bad_client_options(option: str, value: object) -> None:
         AsyncClient(base_url="http://127.0.0.1/v1", **{option: value})  # type: ignore[arg-type]
 
 
-async def test_close_and_reuse(server: LocalServer) -> None:
+async def test_close_and_reuse(serve: Serve) -> None:
+    server, _ = await serve(reply(completion_body()), reply(completion_body()))
     client = AsyncClient(base_url=server.base_url)
     assert client._transport.closed
     await create(client)

@@ -15,9 +15,9 @@ async with ModelServer(model) as server:
 
 `ModelServer` speaks the wire format of `POST /v1/chat/completions` (JSON and SSE streams) and
 `GET /v1/models`. A *model* decides each answer: `ScriptedModel` plays a list of turns (replies,
-tool calls, HTTP errors and delivery faults), `DemoModel` plans tool calls from the request's
-text without any network or weights. `python -m asynctool.testing --port 8000` serves a
-`DemoModel` from the command line.
+tool calls, HTTP errors, delivery faults, exact bytes, and an aiohttp `Handler` for the rest),
+`DemoModel` plans tool calls from the request's text without any network or weights.
+`python -m asynctool.testing --port 8000` serves a `DemoModel` from the command line.
 """
 
 from .._types import Usage as Usage
@@ -29,9 +29,12 @@ from ._faults import error_body as error_body
 from ._faults import error_chunk as error_chunk
 from ._faults import error_event as error_event
 from ._faults import garbage as garbage
+from ._faults import hang_up as hang_up
 from ._faults import html_error as html_error
 from ._faults import html_page as html_page
 from ._faults import no_done as no_done
+from ._faults import raw_bytes as raw_bytes
+from ._faults import raw_stream as raw_stream
 from ._faults import redirect as redirect
 from ._faults import stall as stall
 from ._faults import status as status
@@ -44,6 +47,7 @@ from ._server import ModelServer as ModelServer
 from ._turns import Call as Call
 from ._turns import Choices as Choices
 from ._turns import Fault as Fault
+from ._turns import Handler as Handler
 from ._turns import Model as Model
 from ._turns import RawResponse as RawResponse
 from ._turns import Reply as Reply
@@ -60,6 +64,7 @@ __all__ = [
     "Choices",
     "DemoModel",
     "Fault",
+    "Handler",
     "Model",
     "ModelServer",
     "RawResponse",
@@ -77,9 +82,12 @@ __all__ = [
     "error_chunk",
     "error_event",
     "garbage",
+    "hang_up",
     "html_error",
     "html_page",
     "no_done",
+    "raw_bytes",
+    "raw_stream",
     "redirect",
     "refusal",
     "stall",

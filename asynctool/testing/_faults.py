@@ -1,7 +1,7 @@
 """Helpers that build error responses and broken deliveries for `ScriptedModel` scripts.
 
-Each returns a `RawResponse` or a `Fault` (see `_turns`). Faults wrap a reply, by default a
-sentence long enough to be cut in the middle; events are counted from the first SSE event
+Each returns a `RawResponse`, a `Fault` or a `Handler` (see `_turns`). Faults wrap a reply, by
+default a sentence long enough to be cut in the middle; events are counted from the first SSE event
 (the one with `role`), so `stall(after=2)` stalls after the role chunk and one content delta.
 """
 
@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
+from aiohttp import web
 
-from ._turns import Choices, Fault, RawResponse, Reply, text
+from ._deliver import close_connection
+from ._turns import Choices, Fault, Handler, RawResponse, Reply, text
 
 __all__ = [
     "bad_data",
@@ -23,9 +25,12 @@ __all__ = [
     "error_chunk",
     "error_event",
     "garbage",
+    "hang_up",
     "html_error",
     "html_page",
     "no_done",
+    "raw_bytes",
+    "raw_stream",
     "redirect",
     "stall",
     "status",
@@ -134,6 +139,62 @@ def html_error(status: int = 502) -> RawResponse:
 def html_page() -> RawResponse:
     """A 200 response with `Content-Type: text/html` (a captive portal, a login page)."""
     return RawResponse(status=200, body=_LOGIN_HTML.encode(), content_type="text/html")
+
+
+def raw_stream(
+    *pieces: bytes,
+    pace: float = 0.0,
+    ending: Literal["finish", "close", "hang"] = "finish",
+    status: int = 200,
+    content_type: str = "text/event-stream",
+    headers: Mapping[str, str] | None = None,
+) -> RawResponse:
+    """A response streaming exactly these bytes, one write per piece, `pace` seconds apart.
+
+    For what a reply cannot say: a provider's own chunk shapes, an event split across reads,
+    comments, bytes that are no SSE at all. `ending="close"` closes the connection after the
+    last piece instead of ending the body; `ending="hang"` then writes nothing more until the
+    client leaves or the server closes.
+
+    Example:
+        `raw_stream(b'data: {"choices": []}\\n\\n', b"data: [DONE]\\n\\n", pace=0.05)`
+    """
+    return RawResponse(
+        status=status,
+        content_type=content_type,
+        headers=dict(headers or {}),
+        pieces=pieces,
+        pace=pace,
+        ending=ending,
+    )
+
+
+async def _hang_up(request: web.Request) -> web.StreamResponse:
+    close_connection(request)
+    return web.Response()
+
+
+def raw_bytes(data: bytes) -> Handler:
+    """Write `data` straight onto the socket instead of a response, then close the connection.
+
+    What a server that does not speak HTTP sends (another service on the port, TLS spoken to
+    a plain client), or a response head no client will parse: `b"HTTP/1.1 200 OK\\r\\nX: "`.
+    """
+
+    async def write(request: web.Request) -> web.StreamResponse:
+        close_connection(request, last=data)
+        return web.Response()
+
+    return Handler(write)
+
+
+def hang_up() -> Handler:
+    """Close the connection without answering: no status line, no byte of a response.
+
+    What a crashed worker or a proxy's reset looks like to a client: it cannot know whether the
+    request was seen, which is where idempotency keys matter.
+    """
+    return Handler(_hang_up)
 
 
 def drop_after(nbytes: int, reply: Reply | Choices = DEFAULT_REPLY) -> Fault:

@@ -7,10 +7,10 @@ well as on bodies that were rejected.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy, MultiMapping
 
 from .._redact import REDACTED, is_credential_header
 
@@ -18,6 +18,7 @@ __all__ = ["InvalidRequestBody", "RecordedRequest", "text_of", "validate_chat_bo
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
+_OTHER_CHOICE_TYPES = frozenset({"allowed_tools", "custom"})
 _MAX_N = 128
 
 
@@ -36,6 +37,8 @@ class RecordedRequest:
         body: the parsed JSON body; `None` when there was none or it was not JSON.
         raw_body: the body bytes as received.
         request_id: the `x-request-id` the server answered with.
+        query: the URL's query parameters (`extra_query`, Azure's `api-version`); left out
+            of the `repr`, as a query may carry a key (`?key=` for Gemini).
     """
 
     method: str
@@ -44,6 +47,7 @@ class RecordedRequest:
     body: Any
     raw_body: bytes
     request_id: str
+    query: MultiMapping[str] = field(default_factory=lambda: MultiDictProxy(MultiDict()))
 
     def __repr__(self) -> str:
         # The whole value goes, not the key inside it: the server does not know which part of
@@ -168,19 +172,25 @@ def _check_tools(tools: Any) -> set[str]:
         raise InvalidRequestBody("'tools' must be an array.", "tools")
     names: set[str] = set()
     for i, tool in enumerate(tools):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        name = function.get("name") if isinstance(function, dict) else None
+        # A custom tool (openai-python's ChatCompletionCustomToolParam) is named in `custom`.
+        kind = "custom" if isinstance(tool, dict) and tool.get("type") == "custom" else "function"
+        definition = tool.get(kind) if isinstance(tool, dict) else None
+        name = definition.get("name") if isinstance(definition, dict) else None
         if not isinstance(name, str) or not name:
             raise InvalidRequestBody(
-                f"Missing required parameter: 'tools[{i}].function.name'.",
-                f"tools[{i}].function.name",
+                f"Missing required parameter: 'tools[{i}].{kind}.name'.", f"tools[{i}].{kind}.name"
             )
-        names.add(name)
+        if kind == "function":
+            names.add(name)
     return names
 
 
 def _check_tool_choice(choice: Any, names: set[str]) -> None:
     if choice is None or (isinstance(choice, str) and choice in _TOOL_CHOICES):
+        return
+    # The other object forms (openai-python's ChatCompletionToolChoiceOptionParam:
+    # `allowed_tools`, `custom`) name no function of `tools`; they are the model's to read.
+    if isinstance(choice, dict) and choice.get("type") in _OTHER_CHOICE_TYPES:
         return
     function = choice.get("function") if isinstance(choice, dict) else None
     name = function.get("name") if isinstance(function, dict) else None

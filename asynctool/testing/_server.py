@@ -15,6 +15,7 @@ import inspect
 import itertools
 import signal
 import socket
+import ssl as ssl_module
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -23,10 +24,10 @@ from typing import Any, Self
 import msgspec
 from aiohttp import web
 
-from ._deliver import deliver, pause
+from ._deliver import deliver, deliver_raw, pause, run_handler
 from ._faults import error_body
 from ._request import InvalidRequestBody, RecordedRequest, validate_chat_body
-from ._turns import Choices, Fault, Model, RawResponse, Reply, Turn
+from ._turns import Choices, Fault, Handler, Model, RawResponse, Reply, Turn
 from ._wire import WireContext, prompt_tokens, render
 
 __all__ = ["ModelServer"]
@@ -34,7 +35,7 @@ __all__ = ["ModelServer"]
 _RECORD = web.RequestKey("asynctool_record", RecordedRequest)
 _SEQ = web.RequestKey("asynctool_seq", int)
 _MAX_BODY_BYTES = 64 * 1024 * 1024
-_TURN_TYPES = (Reply, Choices, RawResponse, Fault)
+_TURN_TYPES = (Reply, Choices, RawResponse, Fault, Handler)
 # Load tests open hundreds of connections at once; with aiohttp's default of 128 the accept
 # queue overflows and the kernel's SYN retries (1 s, 3 s...) show up as connect timeouts.
 _BACKLOG = 1024
@@ -71,6 +72,10 @@ class ModelServer:
         port: the port; 0 picks a free one.
         model_ids: the models `GET /v1/models` lists.
         record: keep every request in `requests`; turn it off for long benchmark runs.
+        base_path: where the API is served, `/v1` by default; a gateway's path
+            (`/gateway/openai/v1`) tests a client that keeps a prefix.
+        ssl: a server-side TLS context (`ssl.Purpose.CLIENT_AUTH` with a certificate loaded):
+            the server speaks HTTPS and `url` starts with `https://`.
 
     Attributes:
         requests: every request received, in order, as `RecordedRequest`s.
@@ -86,6 +91,8 @@ class ModelServer:
         port: int = 0,
         model_ids: Sequence[str] = ("asynctool-demo",),
         record: bool = True,
+        base_path: str = "/v1",
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         if model is None:
             from ._demo_model import DemoModel
@@ -96,6 +103,8 @@ class ModelServer:
         self.host = host
         self.model_ids = tuple(model_ids)
         self.record = record
+        self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
+        self.ssl = ssl
         self.requests: list[RecordedRequest] = []
         self.errors: list[Exception] = []
         self._port = port
@@ -116,12 +125,13 @@ class ModelServer:
     @property
     def url(self) -> str:
         """The server's root URL, e.g. `http://127.0.0.1:54321`."""
-        return f"http://{self.host}:{self._port}"
+        scheme = "https" if self.ssl is not None else "http"
+        return f"{scheme}://{self.host}:{self._port}"
 
     @property
     def base_url(self) -> str:
         """The base URL a client takes, e.g. `http://127.0.0.1:54321/v1`."""
-        return f"{self.url}/v1"
+        return f"{self.url}{self.base_path}"
 
     async def start(self) -> None:
         """Bind the socket and start serving; `async with` calls it for you."""
@@ -136,7 +146,7 @@ class ModelServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self._port))
-            await web.SockSite(runner, sock, backlog=_BACKLOG).start()
+            await web.SockSite(runner, sock, backlog=_BACKLOG, ssl_context=self.ssl).start()
         except BaseException:
             sock.close()
             await runner.cleanup()
@@ -209,9 +219,10 @@ class ModelServer:
             middlewares=[self._record_and_authorize], client_max_size=_MAX_BODY_BYTES
         )
         app.on_response_prepare.append(_add_request_id)
-        app.router.add_post("/v1/chat/completions", self._chat_completions)
-        app.router.add_get("/v1/models", self._list_models)
-        app.router.add_get("/v1/models/{model}", self._get_model)
+        base = self.base_path
+        app.router.add_post(f"{base}/chat/completions", self._chat_completions)
+        app.router.add_get(f"{base}/models", self._list_models)
+        app.router.add_get(f"{base}/models/{{model}}", self._get_model)
         app.router.add_route("*", "/{tail:.*}", _not_found)
         return app
 
@@ -229,6 +240,7 @@ class ModelServer:
         record = RecordedRequest(
             method=request.method,
             path=request.path,
+            query=request.query,
             headers=request.headers,  # immutable already
             body=body,
             raw_body=raw,
@@ -300,7 +312,9 @@ class ModelServer:
         if inspect.isawaitable(turn):
             turn = await turn
         if not isinstance(turn, _TURN_TYPES):
-            raise TypeError(f"a model must return a Reply, Choices, RawResponse or Fault: {turn!r}")
+            raise TypeError(
+                f"a model must return a Reply, Choices, RawResponse, Fault or Handler: {turn!r}"
+            )
         return turn
 
     async def _answer(
@@ -308,10 +322,11 @@ class ModelServer:
     ) -> web.StreamResponse:
         closing = self._closing
         assert closing is not None  # set by start(), before any request
+        if isinstance(turn, Handler):
+            return await run_handler(request, turn, closing)
         if isinstance(turn, RawResponse):
             await pause(closing, turn.delay)
-            headers = {**turn.headers, "Content-Type": turn.content_type}
-            return web.Response(status=turn.status, body=turn.body, headers=headers)
+            return await deliver_raw(request, turn, closing)
         fault = turn if isinstance(turn, Fault) else None
         replies = _replies(turn.reply if isinstance(turn, Fault) else turn, record.n)
         await pause(closing, max(r.delay for r in replies))

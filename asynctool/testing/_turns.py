@@ -2,18 +2,20 @@
 
 A model returns one *turn* per request. A turn is a `Reply` (a successful completion, repeated
 for each of the `n` choices), `Choices` (one reply per choice), a `RawResponse` (any status,
-headers and body: errors, redirects, HTML pages) or a `Fault` (a reply delivered wrongly). They
-are plain frozen dataclasses, so a script is data that can be printed and compared; the helper
-functions below build them with short names.
+headers and body: errors, redirects, HTML pages, a stream of exact bytes), a `Fault` (a reply
+delivered wrongly) or, when none of these can say it, a `Handler` (an aiohttp handler that
+writes the response itself). They are plain frozen dataclasses, so a script is data that can be
+printed and compared; the helper functions below build them with short names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 import msgspec
+from aiohttp import web
 
 from .._types import Usage
 
@@ -24,6 +26,7 @@ __all__ = [
     "Call",
     "Choices",
     "Fault",
+    "Handler",
     "Model",
     "RawResponse",
     "Reply",
@@ -91,14 +94,25 @@ class Choices:
 
 @dataclass(frozen=True, slots=True)
 class RawResponse:
-    """An arbitrary HTTP response: an error status, a redirect, an HTML page.
+    """An arbitrary HTTP response: an error status, a redirect, an HTML page, exact bytes.
+
+    With `pieces` (or an `ending` other than `"finish"`) the body is streamed: the headers go
+    out at once without a `Content-Length`, then `body` and each piece as a write of its own,
+    `pace` seconds apart, so a test can choose where the reads of a client fall, make a read
+    deadline pass between two of them, or cut the stream off.
 
     Attributes:
         status: the HTTP status.
-        body: the body bytes, sent as they are.
+        body: the body bytes, sent as they are (first, when `pieces` are streamed).
         content_type: the `Content-Type` header.
         headers: further headers (e.g. `Retry-After`, `Location`).
         delay: seconds to wait before the response starts.
+        pieces: bytes written one write each after `body` (an SSE stream split where the test
+            wants it).
+        pace: seconds to wait after each piece.
+        ending: how a streamed body ends: `"finish"` ends it cleanly, `"close"` closes the
+            connection instead (the client sees an unterminated body), `"hang"` writes nothing
+            more until the client leaves or the server closes.
     """
 
     status: int
@@ -106,6 +120,14 @@ class RawResponse:
     content_type: str = "application/json"
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    pieces: tuple[bytes, ...] = ()
+    pace: float = 0.0
+    ending: Literal["finish", "close", "hang"] = "finish"
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the body goes out in writes of its own rather than as one sized body."""
+        return bool(self.pieces) or self.ending != "finish"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +165,33 @@ class Fault:
     done: bool = True
 
 
-Turn: TypeAlias = Reply | Choices | RawResponse | Fault
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """The escape hatch: an aiohttp handler that writes the whole response itself.
+
+    For what no other turn can say: a connection closed before any response, headers that
+    depend on the request, a body written by hand. The server has read and recorded the request
+    before (`await request.read()` returns the same bytes again), adds its `x-request-id` to
+    the response, and still ends the handler when it closes, so a handler that waits forever
+    does not keep a test waiting. When the client leaves first, the handler is cancelled.
+
+    Example:
+        ```python
+        async def hang_up(request: web.Request) -> web.StreamResponse:
+            request.transport.close()
+            return web.Response()
+
+        ScriptedModel([Handler(hang_up), text("Hello")])
+        ```
+
+    Attributes:
+        respond: the handler, `async (aiohttp.web.Request) -> aiohttp.web.StreamResponse`.
+    """
+
+    respond: Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+Turn: TypeAlias = Reply | Choices | RawResponse | Fault | Handler
 """What a model answers to one request."""
 
 
