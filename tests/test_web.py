@@ -241,6 +241,25 @@ async def test_a_result_of_a_call_never_announced_opens_it_first() -> None:
     ]  # fmt: skip
 
 
+async def test_a_call_id_used_again_in_a_later_turn_is_a_new_call() -> None:
+    # Some servers number calls afresh each turn (call_0 in every turn).
+    again = tool_call("call_0", "get_weather", '{"location": "Oslo"}')
+    first = tool_call("call_0", "get_weather", '{"location": "Boston"}')
+    events: list[AgentEvent] = []
+    for turn, call_ in ((1, first), (2, again)):
+        events += [ToolCallStarted(id="call_0", name="get_weather", turn=turn), ToolCallReady(call=call_, turn=turn),
+                   ToolResult(call=call_, content=f"ok {turn}", is_error=False, duration=0.0, turn=turn)]  # fmt: skip
+    chunks = await collect(ui_message_stream(play(events)))
+    types = [c["type"] for c in chunks[1:-2]]
+    assert types == ["start-step", "tool-input-start", "tool-input-available", "tool-output-available",
+                     "finish-step"] * 2  # fmt: skip
+    out = await collect(agui_stream(play(events)))
+    agui_checked(out)
+    results = [e for e in out if e["type"] == "TOOL_CALL_RESULT"]
+    assert [r["content"] for r in results] == ["ok 1", "ok 2"]
+    assert results[0]["messageId"] != results[1]["messageId"]
+
+
 class Source:
     """An event source that records being closed, as an AgentStream closes its run."""
 

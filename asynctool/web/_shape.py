@@ -117,9 +117,9 @@ class Shaper:
         self.finished = False  # whether `end` made its marks
         self.block: BlockEnded | None = None  # the open block, as the mark that closes it
         self.blocks = 0
-        self.opened: set[str] = set()  # the ids of the calls that were opened,
-        self.streamed: set[str] = set()  # that had argument deltas,
-        self.ready: set[str] = set()  # and that were announced complete
+        self.opened: set[tuple[int, str]] = set()  # the calls (turn, id) that were opened,
+        self.streamed: set[tuple[int, str]] = set()  # that had argument deltas,
+        self.ready: set[tuple[int, str]] = set()  # and that were announced complete
 
     def marks(self, event: AgentEvent) -> list[Mark]:
         """The marks `event` makes, in order."""
@@ -181,22 +181,27 @@ class Shaper:
     def _call(
         self, event: ToolCallStarted | ToolCallArgumentsDelta | ToolCallReady | ToolResult
     ) -> list[Mark]:
+        # Calls are known by turn and id: some servers number their calls afresh each turn.
+        key = (
+            event.turn,
+            event.call.id if isinstance(event, ToolCallReady | ToolResult) else event.id,
+        )
         if isinstance(event, ToolCallStarted):
-            return self._open(event.id, event.name)
+            return self._open(key, event.name)
         if isinstance(event, ToolCallArgumentsDelta):
-            self.streamed.add(event.id)
-            return [*self._open(event.id, event.name), CallDelta(event.id, event.delta)]
+            self.streamed.add(key)
+            return [*self._open(key, event.name), CallDelta(event.id, event.delta)]
         call = event.call
-        marks = self._open(call.id, call.function.name)
-        if call.id not in self.ready:  # a result is always of a call the front end saw whole
-            self.ready.add(call.id)
-            marks.append(CallReady(call, streamed=call.id in self.streamed))
+        marks = self._open(key, call.function.name)
+        if key not in self.ready:  # a result is always of a call the front end saw whole
+            self.ready.add(key)
+            marks.append(CallReady(call, streamed=key in self.streamed))
         if isinstance(event, ToolResult):
-            marks.append(CallResult(event, f"{self.prefix}-result-{call.id}"))
+            marks.append(CallResult(event, f"{self.prefix}-result-{event.turn}-{call.id}"))
         return marks
 
-    def _open(self, id: str, name: str) -> list[Mark]:
-        if id in self.opened:
+    def _open(self, key: tuple[int, str], name: str) -> list[Mark]:
+        if key in self.opened:
             return []
-        self.opened.add(id)
-        return [CallStarted(id, name, self._message)]
+        self.opened.add(key)
+        return [CallStarted(key[1], name, self._message)]
