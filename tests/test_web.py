@@ -3,7 +3,8 @@
 The UI message stream's rules are the AI SDK's (https://ai-sdk.dev/docs/ai-sdk-ui/stream-protocol;
 vercel/ai packages/ai/src/ui-message-stream/ui-message-chunks.ts and
 packages/ai/src/ui/process-ui-message-stream.ts); tests/test_web_ai_sdk.py reads the same streams
-with the SDK's own client under node. AG-UI's events are checked here with AG-UI's own Python
+with the SDK's own client under node, and tests/test_web_agui_client.py reads the AG-UI
+streams with AG-UI's TypeScript client. AG-UI's events are checked here with AG-UI's own Python
 types (`ag-ui-protocol`): every event validates as `ag_ui.core.Event`, and AG-UI's
 `EventEncoder` writes it back as the same JSON. Its ordering rules are those of the TypeScript
 client's `verifyEvents` (ag-ui-protocol/ag-ui sdks/typescript/packages/client/src/verify/verify.ts).
@@ -352,7 +353,12 @@ def verify_order(types: list[str], events: list[dict[str, Any]]) -> None:
 async def test_agui_events_of_a_reasoning_run_validate_and_assemble() -> None:
     events = await collect(agui_stream(play(reasoning_run()), thread_id="t1", run_id="r1"))
     models = agui_checked(events)
-    assert events[0] == {"type": "RUN_STARTED", "threadId": "t1", "runId": "r1"}
+    assert events[0] == {
+        "type": "RUN_STARTED",
+        "threadId": "t1",
+        "runId": "r1",
+        "protocolVersion": "1.0",
+    }
     types = [e["type"] for e in events]
     assert types[1] == "STEP_STARTED" and events[1]["stepName"] == "turn-1"
     assert types[2:5] == ["REASONING_START", "REASONING_MESSAGE_START", "REASONING_MESSAGE_CONTENT"]

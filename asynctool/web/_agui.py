@@ -46,6 +46,8 @@ from ._shape import (
 
 __all__ = ["AGUI_HEADERS", "agui_stream"]
 
+PROTOCOL_VERSION = "1.0"  # the AG-UI protocol these events are of
+
 AGUI_HEADERS = {
     "Content-Type": "text/event-stream",  # EventEncoder.get_content_type()
     "Cache-Control": "no-cache",
@@ -61,6 +63,7 @@ class _Event(msgspec.Struct, tag_field="type", rename="camel", omit_defaults=Tru
 class _RunStarted(_Event, tag="RUN_STARTED"):
     thread_id: str
     run_id: str
+    protocol_version: str  # the producer's own (RunStartedEvent.protocol_version)
 
 
 class _StepStarted(_Event, tag="STEP_STARTED"):
@@ -178,7 +181,7 @@ async def agui_stream(
     run_id = run_id or f"run-{uuid.uuid4().hex}"
     shaper = Shaper(f"{run_id}-{uuid.uuid4().hex[:8]}")
     try:
-        yield sse_data(_RunStarted(thread_id=thread_id, run_id=run_id))
+        yield sse_data(_RunStarted(thread_id, run_id, PROTOCOL_VERSION))
         try:
             async for event in events:
                 for mark in shaper.marks(event):
