@@ -145,7 +145,8 @@ async def collect(frames: AsyncIterator[bytes]) -> list[Any]:
 
 
 async def test_ui_stream_of_a_reasoning_run_follows_the_protocol() -> None:
-    *chunks, done = await collect(ui_message_stream(play(reasoning_run()), message_id="m1"))
+    frames = ui_message_stream(play(reasoning_run()), message_id="m1", finish_reason=True)
+    *chunks, done = await collect(frames)
     assert done == "[DONE]"
     by_type = [(c["type"], c.get("id") or c.get("toolCallId")) for c in chunks]
     r1, t1, r2, t2 = "m1-reasoning-1", "m1-text-2", "m1-reasoning-3", "m1-text-4"
@@ -181,6 +182,24 @@ async def test_ui_stream_of_a_reasoning_run_follows_the_protocol() -> None:
     assert chunks[-1] == {"type": "finish", "finishReason": "stop"}
     text = "".join(c["delta"] for c in chunks if c["type"] == "text-delta")
     assert text == "Checking.Sunny in Boston."
+
+
+@pytest.mark.parametrize(
+    ("reason", "sent"),
+    [("length", "length"), ("content_filter", "content-filter"), ("odd", "other")],
+)
+async def test_ui_stream_finish_reason_in_the_sdks_words(reason: str, sent: str) -> None:
+    final = RunResult(
+        output="x", messages=[], usage=USAGE, turns=1, completion=completion("x", reason)
+    )
+    chunks = await collect(
+        ui_message_stream(play([RunCompleted(result=final)]), finish_reason=True)
+    )
+    assert chunks[-2] == {"type": "finish", "finishReason": sent}
+    # Off by default: AI SDK releases before 5.0.92 refuse a field their schema does not name.
+    assert (await collect(ui_message_stream(play([RunCompleted(result=final)]))))[-2] == {
+        "type": "finish"
+    }
 
 
 async def test_ui_stream_tool_output_can_be_any_json_value() -> None:

@@ -23,6 +23,7 @@ async def ui_message_response(
     message_id: str | None = None,
     tool_output: Callable[[ToolResult], Any] = tool_result_text,
     error_text: Callable[[Exception], str] = error_text_of,
+    finish_reason: bool = False,
     headers: Mapping[str, str] | None = None,
 ) -> web.StreamResponse:
     """Answer `request` with the run as the AI SDK's UI message stream (for `useChat`).
@@ -34,7 +35,11 @@ async def ui_message_response(
     response is complete, so aiohttp logs it as the handler's.
     """
     frames = ui_message_stream(
-        events, message_id=message_id, tool_output=tool_output, error_text=error_text
+        events,
+        message_id=message_id,
+        tool_output=tool_output,
+        error_text=error_text,
+        finish_reason=finish_reason,
     )
     return await _respond(request, frames, {**UI_MESSAGE_STREAM_HEADERS, **(headers or {})})
 

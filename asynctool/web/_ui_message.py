@@ -8,7 +8,9 @@ their fields are the union `uiMessageChunkSchema` in the `ai` package
 chunk against; `processUIMessageStream` (packages/ai/src/ui/process-ui-message-stream.ts)
 assembles them into one assistant `UIMessage` and refuses a `text-delta`, `reasoning-delta` or
 `tool-input-delta` whose part was not started. A whole run is one message: `start`, a step per
-turn, `finish`, as `streamText` with tools streams it.
+turn, `finish`, as `streamText` with tools streams it. Every chunk written here is in the schema
+of the SDK's first release of this stream (ai 5.0.0), whose objects were strict (unknown fields
+refused): `finishReason` came in 5.0.92, so it is sent only when asked for.
 
 A run that fails ends with an `error` chunk and `[DONE]` and no `finish`, as the SDK's own
 `createUIMessageStream` ends a failed `execute` (create-ui-message-stream.ts). Its `errorText` is
@@ -157,6 +159,7 @@ async def ui_message_stream(
     message_id: str | None = None,
     tool_output: Callable[[ToolResult], Any] = tool_result_text,
     error_text: Callable[[Exception], str] = error_text_of,
+    finish_reason: bool = False,
 ) -> AsyncGenerator[bytes, None]:
     """A run's events as the AI SDK's UI message stream: the SSE bytes, frame by frame.
 
@@ -172,6 +175,9 @@ async def ui_message_stream(
             `errorText` instead.
         error_text: the `errorText` of the `error` chunk a failed run ends with. The default
             names the error's class only.
+        finish_reason: whether `finish` says why the answer ended (`finishReason`: "stop",
+            "length"...). AI SDK 5.0.92 and later read it; earlier 5.0 releases refuse any
+            field their schema does not name, so it is off by default.
 
     An exception that is not an `AsyncToolError` (a bug, in a hook say) is raised again after
     the `error` chunk and `[DONE]`, so the server reports it too.
@@ -183,10 +189,10 @@ async def ui_message_stream(
         try:
             async for event in events:
                 for mark in shaper.marks(event):
-                    for chunk in _chunks(mark, tool_output):
+                    for chunk in _chunks(mark, tool_output, finish_reason):
                         yield sse_data(chunk)
             for mark in [] if shaper.finished else shaper.end():
-                for chunk in _chunks(mark, tool_output):
+                for chunk in _chunks(mark, tool_output, finish_reason):
                     yield sse_data(chunk)
         except Exception as exc:
             yield sse_data(_Error(error_text=error_text(exc)))
@@ -199,7 +205,9 @@ async def ui_message_stream(
         await close_source(events)
 
 
-def _chunks(mark: Mark, tool_output: Callable[[ToolResult], Any]) -> list[_Chunk]:
+def _chunks(
+    mark: Mark, tool_output: Callable[[ToolResult], Any], finish_reason: bool
+) -> list[_Chunk]:
     match mark:
         case StepStarted():
             return [_StartStep()]
@@ -229,7 +237,7 @@ def _chunks(mark: Mark, tool_output: Callable[[ToolResult], Any]) -> list[_Chunk
         case CallResult(result=result):
             return [_ToolOutputAvailable(tool_call_id=result.call.id, output=tool_output(result))]
         case Finished(result=result):
-            return [_Finish(finish_reason=_finish_reason(result))]
+            return [_Finish(finish_reason=_finish_reason(result) if finish_reason else None)]
     raise AssertionError(f"unknown mark {mark!r}")  # pragma: no cover
 
 

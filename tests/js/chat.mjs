@@ -1,10 +1,14 @@
 // useChat's pipeline without React: the AI SDK's own AbstractChat with DefaultChatTransport,
 // which posts the conversation, parses the SSE (parseJsonEventStream), validates every chunk
 // against uiMessageChunkSchema and assembles the assistant UIMessage (processUIMessageStream).
-// The message that comes out is validated again with the SDK's validateUIMessages.
+// The message that comes out is validated again with the SDK's validateUIMessages, where the
+// release has it (5.0.0 has not).
 //
-// node chat.mjs URL TEXT  ->  one JSON line: {status, error, errors, messages}
-import { AbstractChat, DefaultChatTransport, validateUIMessages } from "ai";
+// node chat.mjs PACKAGE URL TEXT  ->  one JSON line: {status, error, errors, invalid, messages}
+// PACKAGE is "ai" (the current release) or "ai-5.0.0" (the first with this stream, whose
+// schemas refuse any field they do not name).
+const [pkg, url, text] = process.argv.slice(2);
+const { AbstractChat, DefaultChatTransport, validateUIMessages } = await import(pkg);
 
 class State {
   status = "ready";
@@ -24,16 +28,15 @@ class Chat extends AbstractChat {
   }
 }
 
-const [url, text] = process.argv.slice(2);
 const errors = [];
 const chat = new Chat({
   transport: new DefaultChatTransport({ api: url }),
   onError: (error) => errors.push(String(error.message ?? error)),
 });
 await chat.sendMessage({ text });
-let invalid = null;
+let invalid = validateUIMessages ? null : "not validated";
 try {
-  await validateUIMessages({ messages: chat.messages });
+  if (validateUIMessages) await validateUIMessages({ messages: chat.messages });
 } catch (error) {
   invalid = String(error.message ?? error);
 }
