@@ -2,7 +2,8 @@
 
 `GET /` is web_agent.html, a plain JavaScript page that draws the answer as it streams (text,
 tool calls with input and output). `POST /api/chat` takes what the AI SDK's `useChat` posts
-(`{"messages": [UIMessage...]}`) and answers with `asynctool.web.ui_message_response`.
+(`{"messages": [UIMessage...]}`, read by `ui_messages_to_chat`) and answers with
+`asynctool.web.ui_message_response`.
 `--serve` serves it on port 8080; `main` asks one question as the page does, and prints the answer.
 """
 
@@ -15,9 +16,9 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
-from asynctool import Agent, AsyncClient
+from asynctool import Agent, AsyncClient, InvalidRequestError
 from asynctool.demo import build_agent, run_example
-from asynctool.web import ui_message_response
+from asynctool.web import ui_message_response, ui_messages_to_chat
 
 MODEL = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
 
@@ -27,19 +28,16 @@ def make_app(agent: Agent[Any]) -> web.Application:
         return web.FileResponse(Path(__file__).with_name("web_agent.html"))
 
     async def chat(request: web.Request) -> web.StreamResponse:
-        messages = from_ui((await request.json())["messages"])
+        try:  # the conversation, tool calls and results too
+            messages = ui_messages_to_chat((await request.json())["messages"])
+        except InvalidRequestError as error:  # it names what is wrong: messages[1].parts...
+            raise web.HTTPBadRequest(text=str(error)) from None
         return await ui_message_response(request, agent.run_stream(messages))
 
     app = web.Application()
     app.router.add_get("/", page)
     app.router.add_post("/api/chat", chat)
     return app
-
-
-def from_ui(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """`useChat`'s UIMessages as chat messages: each one's text parts, joined."""
-    texts = [(m["role"], "".join(p.get("text", "") for p in m["parts"])) for m in messages]
-    return [{"role": role, "content": text} for role, text in texts if text]
 
 
 async def ask(base: str, question: str) -> str:

@@ -32,6 +32,7 @@ from asynctool import (
     ChatCompletionMessage,
     Choice,
     FunctionCall,
+    InvalidRequestError,
     RateLimitError,
     ReasoningDelta,
     RunCompleted,
@@ -50,10 +51,12 @@ from asynctool.testing import call, status, text, tool_calls
 from asynctool.web import (
     AGUI_HEADERS,
     UI_MESSAGE_STREAM_HEADERS,
+    agui_messages_to_chat,
     agui_response,
     agui_stream,
     ui_message_response,
     ui_message_stream,
+    ui_messages_to_chat,
 )
 from tests.conftest import Serve
 
@@ -703,3 +706,120 @@ def test_the_encoders_import_no_server_and_no_agent_stack() -> None:
     assert asynctool.web.__all__ == sorted(n for n in dir(asynctool.web) if not n.startswith("_"))
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         asynctool.web.nothing  # noqa: B018
+
+
+# --------------------------------------------------------------------------- what pages post
+
+
+def test_ui_messages_become_a_transcript_step_by_step() -> None:
+    # The parts of a UIMessage (vercel/ai packages/ai/src/ui/ui-messages.ts): a run's steps,
+    # each tool part with its state; a call with no outcome yet is left out.
+    messages = [
+        {"id": "s", "role": "system", "parts": [{"type": "text", "text": "Be brief."}]},
+        {"id": "u", "role": "user", "parts": [
+            {"type": "text", "text": "What is "}, {"type": "text", "text": "this?"},
+            {"type": "file", "mediaType": "image/png", "url": "data:image/png;base64,AAAA"},
+            {"type": "file", "mediaType": "application/pdf", "url": "https://example.com/a.pdf"},
+        ]},
+        {"id": "a", "role": "assistant", "parts": [
+            {"type": "step-start"},
+            {"type": "reasoning", "text": "Look it up."},
+            {"type": "text", "text": "Checking."},
+            {"type": "tool-lookup", "toolCallId": "c1", "state": "output-available",
+             "input": {"q": "x"}, "output": {"found": True}},
+            {"type": "dynamic-tool", "toolName": "mcp_search", "toolCallId": "c2",
+             "state": "output-error", "input": {}, "errorText": "Error: down."},
+            {"type": "tool-lookup", "toolCallId": "c3", "state": "input-available", "input": {}},
+            {"type": "step-start"},
+            {"type": "text", "text": "A cat."},
+        ]},
+        {"id": "e", "role": "user", "parts": [{"type": "step-start"}]},  # nothing to say
+    ]  # fmt: skip
+    assert ui_messages_to_chat(messages) == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        ]},
+        {"role": "assistant", "content": "Checking.", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": '{"q":"x"}'}},
+            {"id": "c2", "type": "function", "function": {"name": "mcp_search", "arguments": "{}"}},
+        ]},
+        {"role": "tool", "tool_call_id": "c1", "content": '{"found":true}'},
+        {"role": "tool", "tool_call_id": "c2", "content": "Error: down."},
+        {"role": "assistant", "content": "A cat."},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("messages", "field"),
+    [
+        ({"role": "user"}, "messages"),
+        ([{"role": "user"}], "messages[0].parts"),
+        ([{"parts": []}], "messages[0].role"),
+        (["hi"], "messages[0]"),
+        ([{"role": "user", "parts": [{"text": "no type"}]}], "messages[0].parts[0].type"),
+        ([{"role": "tool", "parts": []}], "messages[0].role"),
+        (
+            [{"role": "assistant", "parts": [{"type": "tool-x", "state": "output-available"}]}],
+            "messages[0].parts",
+        ),
+    ],
+)
+def test_a_ui_message_of_the_wrong_shape_is_refused_naming_where(messages: Any, field: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        ui_messages_to_chat(messages)
+    assert caught.value.field == field
+
+
+def test_agui_messages_become_a_transcript() -> None:
+    # AG-UI's messages (https://docs.ag-ui.com/concepts/messages), validated first with its types.
+    messages = [
+        {"id": "d", "role": "developer", "content": "Be brief."},
+        {"id": "u", "role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image", "source": {"type": "data", "value": "AAAA", "mimeType": "image/png"}},
+            {"type": "image", "source": {"type": "url", "value": "https://example.com/cat.png"}},
+            {"type": "image", "source": {"type": "file", "value": "file-123"}},
+        ]},
+        {"id": "r", "role": "reasoning", "content": "Look it up."},
+        {"id": "a", "role": "assistant", "toolCalls": [
+            {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}},
+        ]},
+        {"id": "t", "role": "tool", "toolCallId": "c1", "content": "found"},
+        {"id": "a2", "role": "assistant", "content": "A cat."},
+        {"id": "a3", "role": "assistant"},  # says nothing
+    ]  # fmt: skip
+    for message in messages:
+        TypeAdapter(ag_ui_core.Message).validate_python(message)
+    assert agui_messages_to_chat(messages) == [
+        {"role": "developer", "content": "Be brief."},
+        {"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+        ]},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}},
+        ]},
+        {"role": "tool", "tool_call_id": "c1", "content": "found"},
+        {"role": "assistant", "content": "A cat."},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("messages", "field"),
+    [
+        ([{"role": "tool", "content": "x"}], "messages[0].toolCallId"),
+        ([{"role": "robot"}], "messages[0].role"),
+        ([{"role": "assistant", "toolCalls": [{"id": "c"}]}], "messages[0].toolCalls[0].function"),
+        ([{"role": "user", "content": [{"text": "x"}]}], "messages[0].content[0].type"),
+        ([{"role": "user", "content": 3}], "messages[0].content"),
+    ],
+)
+def test_an_agui_message_of_the_wrong_shape_is_refused_naming_where(
+    messages: Any, field: str
+) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        agui_messages_to_chat(messages)
+    assert caught.value.field == field

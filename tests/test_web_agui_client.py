@@ -23,7 +23,7 @@ from aiohttp import web
 
 from asynctool import Agent, AgentEvent
 from asynctool.testing import call, status, text, tool_calls
-from asynctool.web import agui_response
+from asynctool.web import agui_messages_to_chat, agui_response
 from tests.conftest import Serve
 from tests.test_web import broken, get_weather, play, reasoning_run
 
@@ -36,9 +36,10 @@ pytestmark = pytest.mark.skipif(
 
 
 async def run_agent(
-    events: Callable[[list[dict[str, Any]]], AsyncIterator[AgentEvent]],
+    events: Callable[[list[dict[str, Any]]], AsyncIterator[AgentEvent]], *texts: str
 ) -> dict[str, Any]:
-    """Serve `events(messages)` as AG-UI at 127.0.0.1 and run AG-UI's HttpAgent against it."""
+    """Serve `events(messages)` as AG-UI at 127.0.0.1 and run AG-UI's HttpAgent against it,
+    a run per text ("Weather?" by default)."""
     inputs: list[Any] = []
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -57,15 +58,16 @@ async def run_agent(
         url = f"http://127.0.0.1:{runner.addresses[0][1]}/agui"
         assert NODE is not None
         process = await asyncio.create_subprocess_exec(
-            NODE, str(JS / "agui.mjs"), url, "Weather?",
+            NODE, str(JS / "agui.mjs"), url, *(texts or ["Weather?"]),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, err = await asyncio.wait_for(process.communicate(), 60)
     finally:
         await runner.cleanup()
     assert process.returncode == 0, err.decode()
-    (run,) = inputs
-    assert (run["threadId"], run["runId"]) == ("thread-1", "run-1")
+    assert [(run["threadId"], run["runId"]) for run in inputs] == [
+        ("thread-1", f"run-{i}") for i in range(1, len(inputs) + 1)
+    ]
     outcome: dict[str, Any] = json.loads(out)
     return outcome
 
@@ -122,3 +124,20 @@ async def test_the_client_reports_a_failed_run(serve: Serve) -> None:
         "code": "RateLimitError",
     }
     assert "sk-test" not in json.dumps(outcome)
+
+
+async def test_a_second_run_sends_the_conversation_back(serve: Serve) -> None:
+    server, client = await serve(
+        tool_calls(call("get_weather", {"location": "Boston"}), call("broken", {"q": "x"})),
+        text("Sunny in Boston."),
+        text("Sunny in Oslo too."),
+    )
+    agent = Agent(client, model="m", tools=[get_weather, broken])
+    outcome = await run_agent(
+        lambda messages: agent.run_stream(agui_messages_to_chat(messages)), "Weather?", "And Oslo?"
+    )
+    assert outcome["error"] is None and outcome["result"] == "Sunny in Oslo too."
+    first_run, second_run = server.requests[1].messages, server.requests[2].messages
+    # What the client kept of the first run is the transcript the model saw, and its answer.
+    assert second_run == [*first_run, {"role": "assistant", "content": "Sunny in Boston."},
+                          {"role": "user", "content": "And Oslo?"}]  # fmt: skip

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from asynctool import AgentEvent, AsyncClient
 from asynctool.demo import _tools, build_agent
-from asynctool.testing import DemoModel, ModelServer, ScriptedModel, status
+from asynctool.testing import DemoModel, ModelServer, ScriptedModel, call, status, text, tool_calls
 from asynctool.web import ui_message_response
 from tests.test_web import WEATHER, play, reasoning_run
 
@@ -53,11 +53,12 @@ def _no_latency(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_tools, "SIMULATED_LATENCY", 0.0)
 
 
-async def use_chat(sdk: str, url: str, text: str) -> dict[str, Any]:
-    """Send `text` with the chat of the AI SDK release `sdk` to `url`; what the chat ended with."""
+async def use_chat(sdk: str, url: str, *texts: str) -> dict[str, Any]:
+    """Send `texts` in turn with the chat of the AI SDK release `sdk` to `url`; what the chat
+    ended with."""
     assert NODE is not None
     process = await asyncio.create_subprocess_exec(
-        NODE, str(JS / "chat.mjs"), sdk, url, text,
+        NODE, str(JS / "chat.mjs"), sdk, url, *texts,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(process.communicate(), 60)
@@ -117,6 +118,24 @@ async def test_use_chat_assembles_a_real_run_from_the_example_service(sdk: str) 
     assert tool_part["output"] == sent[-1]["content"] and "Boston" in tool_part["output"]
     assert text_part["state"] == "done"
     assert 'get_weather(location="Boston") returned' in text_part["text"]
+
+
+async def test_the_next_message_sends_the_conversation_back(sdk: str) -> None:
+    # useChat posts the whole conversation, its assistant message with the tool parts as it
+    # assembled them; ui_messages_to_chat (in the example's handler) makes it a transcript.
+    script = ScriptedModel([
+        tool_calls(call("get_weather", {"location": "Boston"}), call("get_weather", {"location": ""})),
+        text("Sunny in Boston."),
+        text("Sunny in Oslo too."),
+    ])  # fmt: skip
+    async with ModelServer(script) as model, AsyncClient(model.base_url, max_retries=0) as client:
+        async for base in serving(example_app(client)):
+            chat = await use_chat(sdk, f"{base}/api/chat", "Weather?", "And Oslo?")
+    assert (chat["status"], chat["errors"]) == ("ready", [])
+    first_run, second_run = model.requests[1].messages, model.requests[2].messages
+    assert [m["role"] for m in first_run] == ["system", "user", "assistant", "tool", "tool"]
+    assert second_run == [*first_run, {"role": "assistant", "content": "Sunny in Boston."},
+                          {"role": "user", "content": "And Oslo?"}]  # fmt: skip
 
 
 async def test_use_chat_assembles_reasoning_streamed_arguments_and_a_failed_call(sdk: str) -> None:

@@ -2,10 +2,10 @@
 
 ```python
 from aiohttp import web
-from asynctool.web import ui_message_response
+from asynctool.web import ui_message_response, ui_messages_to_chat
 
 async def chat(request: web.Request) -> web.StreamResponse:
-    messages = ...  # the conversation, from the request
+    messages = ui_messages_to_chat((await request.json())["messages"])
     return await ui_message_response(request, agent.run_stream(messages))
 ```
 
@@ -14,7 +14,9 @@ Two formats, each an encoder from `AgentEvent`s to the bytes of a server-sent ev
 `agui_stream` writes AG-UI's events (what AG-UI clients read). Both are written here with
 msgspec; neither format's package is needed to serve them. The encoders work under any ASGI
 or aiohttp server; `ui_message_response` and `agui_response` serve them from an aiohttp
-handler with the headers each format needs, and import `aiohttp.web` on first use.
+handler with the headers each format needs, and import `aiohttp.web` on first use. The other
+way, `ui_messages_to_chat` and `agui_messages_to_chat` turn the conversation each client posts
+into the chat messages a run takes.
 """
 
 import typing as _typing
@@ -22,6 +24,8 @@ import typing as _typing
 from ._agui import AGUI_HEADERS as AGUI_HEADERS
 from ._agui import agui_stream as agui_stream
 from ._frames import error_text_of as error_text_of
+from ._input import agui_messages_to_chat as agui_messages_to_chat
+from ._input import ui_messages_to_chat as ui_messages_to_chat
 from ._ui_message import UI_MESSAGE_STREAM_HEADERS as UI_MESSAGE_STREAM_HEADERS
 from ._ui_message import tool_result_text as tool_result_text
 from ._ui_message import ui_message_stream as ui_message_stream

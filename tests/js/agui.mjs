@@ -2,24 +2,27 @@
 // event against @ag-ui/core's schemas, checks their order (verifyEvents: a run starts with
 // RUN_STARTED, nothing is left open at RUN_FINISHED...) and applies them to its messages.
 //
-// node agui.mjs URL TEXT  ->  one JSON line: {error, runError, result, events, messages}
+// node agui.mjs URL TEXT...  ->  one JSON line: {error, runError, result, events, messages}
+// Each TEXT is a run of its own (run-1, run-2...), sent with the whole conversation so far.
 import { HttpAgent } from "@ag-ui/client";
 
-const [url, text] = process.argv.slice(2);
+const [url, ...texts] = process.argv.slice(2);
 const agent = new HttpAgent({ url, threadId: "thread-1" });
-agent.messages = [{ id: "user-1", role: "user", content: text }];
 const events = [];
 let result = null;
 let error = null;
 let runError = null;
 try {
-  ({ result } = await agent.runAgent(
-    { runId: "run-1" },
-    {
-      onEvent: ({ event }) => { events.push(event.type); },
-      onRunErrorEvent: ({ event }) => { runError = { message: event.message, code: event.code }; },
-    },
-  ));
+  for (const [i, text] of texts.entries()) {
+    agent.messages = [...agent.messages, { id: `user-${i + 1}`, role: "user", content: text }];
+    ({ result } = await agent.runAgent(
+      { runId: `run-${i + 1}` },
+      {
+        onEvent: ({ event }) => { events.push(event.type); },
+        onRunErrorEvent: ({ event }) => { runError = { message: event.message, code: event.code }; },
+      },
+    ));
+  }
 } catch (failure) {
   error = String(failure.message ?? failure);
 }

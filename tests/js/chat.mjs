@@ -4,10 +4,11 @@
 // The message that comes out is validated again with the SDK's validateUIMessages, where the
 // release has it (5.0.0 has not).
 //
-// node chat.mjs PACKAGE URL TEXT  ->  one JSON line: {status, error, errors, invalid, messages}
+// node chat.mjs PACKAGE URL TEXT...  ->  one JSON line: {status, error, errors, invalid, messages}
+// Each TEXT is sent in turn, as a user types them: the second goes with the whole conversation.
 // PACKAGE is "ai" (the current release) or "ai-5.0.0" (the first with this stream, whose
 // schemas refuse any field they do not name).
-const [pkg, url, text] = process.argv.slice(2);
+const [pkg, url, ...texts] = process.argv.slice(2);
 const { AbstractChat, DefaultChatTransport, validateUIMessages } = await import(pkg);
 
 class State {
@@ -33,7 +34,10 @@ const chat = new Chat({
   transport: new DefaultChatTransport({ api: url }),
   onError: (error) => errors.push(String(error.message ?? error)),
 });
-await chat.sendMessage({ text });
+for (const text of texts) {
+  await chat.sendMessage({ text });
+  if (chat.status === "error") break;
+}
 let invalid = validateUIMessages ? null : "not validated";
 try {
   if (validateUIMessages) await validateUIMessages({ messages: chat.messages });
