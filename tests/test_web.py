@@ -283,6 +283,40 @@ async def test_a_call_id_used_again_in_a_later_turn_is_a_new_call() -> None:
     assert results[0]["messageId"] != results[1]["messageId"]
 
 
+async def test_an_eager_turn_a_result_before_the_next_call_has_streamed() -> None:
+    # With eager_tools a call runs while later calls still stream: its ToolCallReady and
+    # ToolResult come before the turn's TurnCompleted, between another call's deltas.
+    events: list[AgentEvent] = [
+        ToolCallStarted(id="call_w", name="get_weather", turn=1),
+        ToolCallArgumentsDelta(
+            id="call_w", name="get_weather", delta=WEATHER.function.arguments, turn=1
+        ),
+        ToolCallStarted(id="call_x", name="lookup", turn=1),
+        ToolCallReady(call=WEATHER, turn=1),
+        ToolCallArgumentsDelta(id="call_x", name="lookup", delta='{"q": ', turn=1),
+        result(WEATHER, "Sunny"),
+        ToolCallArgumentsDelta(id="call_x", name="lookup", delta='"x"}', turn=1),
+        TurnCompleted(turn=1, completion=completion(None, "tool_calls"), usage=USAGE),
+        ToolCallReady(call=BROKEN, turn=1),
+        result(BROKEN, "found"),
+        TextDelta(text="Done.", turn=2),
+    ]
+    chunks = await collect(ui_message_stream(play(events)))
+    assert [(c["type"], c.get("toolCallId")) for c in chunks[2:11]] == [
+        ("tool-input-start", "call_w"), ("tool-input-delta", "call_w"),
+        ("tool-input-start", "call_x"), ("tool-input-available", "call_w"),
+        ("tool-input-delta", "call_x"), ("tool-output-available", "call_w"),
+        ("tool-input-delta", "call_x"), ("tool-input-available", "call_x"),
+        ("tool-output-available", "call_x"),
+    ]  # fmt: skip
+    out = await collect(agui_stream(play(events)))
+    agui_checked(out)  # the verifyEvents order holds with calls open side by side
+    assert [e["type"] for e in out if "toolCallId" in e] == [
+        "TOOL_CALL_START", "TOOL_CALL_ARGS", "TOOL_CALL_START", "TOOL_CALL_END", "TOOL_CALL_ARGS",
+        "TOOL_CALL_RESULT", "TOOL_CALL_ARGS", "TOOL_CALL_END", "TOOL_CALL_RESULT",
+    ]  # fmt: skip
+
+
 class Source:
     """An event source that records being closed, as an AgentStream closes its run."""
 
