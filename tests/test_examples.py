@@ -124,6 +124,38 @@ async def test_sse_service_reports_a_failure_in_the_stream() -> None:
     assert name == "error" and "That model is not here." in str(data)
 
 
+async def test_web_agent_serves_its_page_and_streams_ui_messages(demo: ModelServer) -> None:
+    # The stream itself is read by the AI SDK's own client in tests/test_web_ai_sdk.py.
+    example = load("web_agent")
+    assert 'get_weather(location="Boston") returned' in await example.main(demo.base_url)
+    assert demo.requests[0].messages[-1]["content"] == "What's the weather in Boston?"
+    async with AsyncClient(demo.base_url) as client:
+        runner, url = await serve(example.make_app(build_agent(client, "m")))
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(url.removesuffix("/chat") + "/") as page:
+                    html = await page.text()
+                history = [
+                    {"id": "1", "role": "user", "parts": [{"type": "text", "text": "Hi"}]},
+                    {"id": "2", "role": "assistant", "parts": [{"type": "step-start"}, {"type": "text", "text": "Hello!"}]},
+                    {"id": "3", "role": "user", "parts": [{"type": "text", "text": "What time is it in Tokyo?"}]},
+                ]  # fmt: skip
+                async with session.post(
+                    url.removesuffix("/chat") + "/api/chat", json={"messages": history}
+                ) as response:
+                    headers, body = response.headers, await response.text()
+        finally:
+            await runner.cleanup()
+    assert 'fetch("/api/chat"' in html and "tool-output-available" in html
+    assert headers["x-vercel-ai-ui-message-stream"] == "v1"
+    assert body.endswith("data: [DONE]\n\n") and '"toolName":"get_local_time"' in body
+    assert request_with(demo, "What time is it in Tokyo?")[-3:] == [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "What time is it in Tokyo?"},
+    ]
+
+
 async def test_parallel_tools_run_concurrently(
     demo: ModelServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -230,7 +262,7 @@ def test_run_example_uses_the_environment_or_an_embedded_server(
 def test_every_example_is_short_documented_and_tested() -> None:
     assert NAMES == [
         "chat_bot", "extract_record", "json_mode", "parallel_tools", "resume_transcript",
-        "sse_service", "streaming_events", "tool_choice",
+        "sse_service", "streaming_events", "tool_choice", "web_agent",
     ]  # fmt: skip
     for name in NAMES:
         source = (EXAMPLES / f"{name}.py").read_text()
@@ -250,6 +282,7 @@ EXPECTED_OUTPUT = {
     "sse_service": 'get_weather(location="Boston") returned',
     "streaming_events": "[run complete: 2 turns]",
     "tool_choice": "forced: get_weather",
+    "web_agent": 'get_weather(location="Boston") returned',
 }
 
 
