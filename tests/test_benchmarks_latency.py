@@ -18,12 +18,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks import report, run, scenarios, worker
-from benchmarks.clients import unavailable
+from benchmarks.clients import BENCH_EXTRA, unavailable
 from benchmarks.processes import ServerProcess, running_server
 from benchmarks.scenarios import LATENCY_CALLS, TINY, LatencyRun
 
 SCENARIO = scenarios.BY_NAME["agent_latency"]
-FRAMEWORKS = ("openai-agents", "pydantic-ai")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +35,7 @@ def server() -> Iterator[ServerProcess]:
 async def test_client_runs_every_tool_and_sends_every_result(
     server: ServerProcess, client: str
 ) -> None:
-    if client in FRAMEWORKS:
+    if client in BENCH_EXTRA:
         pytest.skip(f"{client} is the bench extra's; `python -m benchmarks` runs it")
     reason = unavailable(client)
     if reason:

@@ -62,6 +62,8 @@ _IMPLEMENTATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "pydantic-ai": ("pydantic_ai_client", {}),
 }
 NAMES = tuple(_IMPLEMENTATIONS)
+# The clients whose libraries come with the `bench` extra rather than the test extra.
+BENCH_EXTRA = frozenset({"openai-agents", "pydantic-ai"})
 
 
 class BenchClient(Protocol):
@@ -111,7 +113,8 @@ def unavailable(name: str) -> str | None:
     try:
         module = _module(name)
     except Exception as exc:  # a missing or half-written library, whatever it raises
-        return f"cannot import: {type(exc).__name__}: {exc}"
+        hint = " (pip install '.[bench]')" if name in BENCH_EXTRA else ""
+        return f"cannot import: {type(exc).__name__}: {exc}{hint}"
     _, options = _IMPLEMENTATIONS[name]
     reason: str | None = module.missing(**options)
     return reason
