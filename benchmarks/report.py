@@ -14,11 +14,21 @@ from typing import Any
 
 from benchmarks.clients import SDK_BASELINE
 from benchmarks.imports import BARE, FLOOR_IMPORT, SDK_IMPORT
-from benchmarks.scenarios import BY_NAME, Sizes
+from benchmarks.scenarios import (
+    BY_NAME,
+    LATENCY_CALLS,
+    Sizes,
+    latency_after_stream_s,
+    latency_goal_s,
+)
 
 FIGURES = ("cpu_us", "wall_ms", "peak_rss_mb", "rss_growth_mb")
 RATIOS = ("cpu_us", "wall_ms", "peak_rss_mb")
 AGENT_OVERHEAD_LIMIT_US = 200.0
+# The latency goal: with eager tools the turn ends this close to when it can end at the earliest.
+LATENCY_TOLERANCE = 0.05
+LATENCY_SCENARIO = "agent_latency"
+EAGER_CLIENT = "asynctool-eager"
 
 
 # --------------------------------------------------------------------------- medians and ratios
@@ -45,6 +55,36 @@ def summarize_client(runs: list[dict[str, Any]]) -> dict[str, Any]:
         kinds.update(run["errors"])
     out["error_kinds"] = dict(kinds)
     return out
+
+
+def summarize_latency(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of one client's good latency runs, in seconds from each run's start.
+
+    `last_result_s` and `final_s` are when the framework handed over the turn's last tool
+    result and the answer; `results_sent_s` is when the server got the request carrying the
+    results (the same clock: both processes read `time.monotonic()`).
+    """
+    good = [run for run in runs if run["ok"]]
+    out: dict[str, Any] = {"runs": len(runs), "good_runs": len(good)}
+    out["failures"] = sorted({run["problem"] for run in runs if not run["ok"]})
+    if not good:
+        return out
+    out["median"] = {
+        "last_result_s": statistics.median(r["latency"]["last_result_s"] for r in good),
+        "final_s": statistics.median(r["latency"]["final_s"] for r in good),
+        "slow_tool_started_s": statistics.median(r["latency"]["slow_tool_started_s"] for r in good),
+        "first_request_s": statistics.median(r["received"][0]["at_s"] for r in good),
+        "results_sent_s": statistics.median(r["received"][1]["at_s"] for r in good),
+        "cpu_ms": statistics.median(r["cpu_s"] * 1000 for r in good),
+        "server_cpu_share": statistics.median(r["server_cpu_s"] / r["wall_s"] for r in good),
+    }
+    return out
+
+
+def latency_expected_s(client: str, sizes: Sizes) -> float:
+    """When the turn should end for this client: at the goal with eager tools, else once the
+    slowest tool has run after the stream ended."""
+    return latency_goal_s(sizes) if client == EAGER_CLIENT else latency_after_stream_s(sizes)
 
 
 def add_ratios(clients: dict[str, dict[str, Any]]) -> None:
@@ -116,7 +156,21 @@ def evaluate_targets(results: dict[str, Any]) -> list[Verdict]:
     verdicts.append(_ratio_verdict("small request", scenarios.get("small_requests"), where, 1.5))
     verdicts.append(_import_verdict(results.get("imports") or {}))
     verdicts.append(_agent_verdict(results.get("agent_overhead_us")))
+    verdicts.append(_latency_verdict(results))
     return verdicts
+
+
+def _latency_verdict(results: dict[str, Any]) -> Verdict:
+    """With eager tools, the tool-call turn ends within 5% of when it can end at the earliest."""
+    scenario = results["scenarios"].get(LATENCY_SCENARIO) or {}
+    summary = scenario.get("clients", {}).get(EAGER_CLIENT, {})
+    measured = summary["median"]["last_result_s"] if "median" in summary else None
+    sizes = Sizes(**results["meta"]["sizes"]) if "sizes" in results["meta"] else Sizes()
+    limit = latency_goal_s(sizes) * (1 + LATENCY_TOLERANCE)
+    target = "eager tools, turn's last result"
+    return Verdict(
+        target, LATENCY_SCENARIO, EAGER_CLIENT, measured, limit, " s", _le(measured, limit)
+    )
 
 
 def _concurrency_verdicts(scenario: dict[str, Any] | None) -> list[Verdict]:
@@ -199,13 +253,18 @@ def scenario_title(name: str, sizes: Sizes) -> str:
         "small_requests": f"{sizes.small_requests:,} sequential small requests",
         "large_response": f"1 response of {sizes.large_bytes / 1e6:g} MB, x{sizes.large_requests}",
         "agent_loop": f"agent loop, {sizes.agent_turns} turns",
+        "agent_latency": (
+            f"agent latency, {len(LATENCY_CALLS)} parallel calls streamed over "
+            f"{sizes.latency_stream_s:g} s"
+        ),
     }
     return titles[name]
 
 
 def markdown(results: dict[str, Any]) -> str:
     """The whole report: header, main table, imports, targets, calibration."""
-    parts = [_header(results), _main_table(results), _imports_table(results)]
+    parts = [_header(results), _main_table(results), _latency_table(results)]
+    parts.append(_imports_table(results))
     parts += [_targets_table(results), _calibration(results)]
     return "\n\n".join(part for part in parts if part) + "\n"
 
@@ -251,14 +310,22 @@ def _main_table(results: dict[str, Any]) -> str:
         )
     rows, notes = [head], []
     for name, scenario in results["scenarios"].items():
+        if scenario.get("kind") == "latency":
+            continue
         title = f"{scenario['title']} (per {BY_NAME[name].unit})"
         for client, summary in scenario["clients"].items():
             cells = _row(summary, verdicts.get((name, client), []))
             rows.append(f"| {title} | {client} | " + " | ".join(cells) + " |")
             title = ""
             notes += [f"{client} on {name}: {problem}" for problem in summary["failures"]]
+    if len(rows) == 1:
+        return ""
+    # Clients of the latency scenario alone are listed in its table.
+    tabled = {c for s in BY_NAME.values() if s.kind != "latency" for c in s.clients}
     skipped = results.get("skipped") or {}
-    notes += [f"{client} not measured: {reason}" for client, reason in skipped.items()]
+    notes += [
+        f"{client} not measured: {why}" for client, why in skipped.items() if client in tabled
+    ]
     return "\n".join(rows) + "".join(f"\n\n- {note}" for note in notes)
 
 
@@ -281,6 +348,48 @@ def _row(summary: dict[str, Any], verdicts: list[str]) -> list[str]:
         errors,
         "; ".join(verdicts),
     ]
+
+
+def _latency_table(results: dict[str, Any]) -> str:
+    """The latency scenario: when the person waiting sees the turn end and the answer."""
+    scenario = results["scenarios"].get(LATENCY_SCENARIO)
+    if scenario is None:
+        return ""
+    sizes = Sizes(**results["meta"]["sizes"])
+    goal, after = latency_goal_s(sizes), latency_after_stream_s(sizes)
+    rows = [
+        f"{scenario['title']} (the first call complete at {sizes.latency_first_ready_s:g} s, "
+        f"its tool taking {sizes.latency_slow_tool_s:g} s, the other three "
+        f"{sizes.latency_fast_tool_s * 1000:g} ms), then a short answer. Seconds from the run's "
+        f"start, medians of {results['meta'].get('latency_reps', 1)} run(s). The turn can end "
+        f"at {_num(goal)} s at the earliest (stream end, or first call ready + its tool); it "
+        f"ends at {_num(after)} s when no tool starts before the stream ends. Each run must "
+        "run all 4 tools and send every result back (checked on what the server received).",
+        "",
+        "| client | turn's last tool result | final answer | results reached the server "
+        "| slow tool started | expected turn end | off by | CPU ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    notes = []
+    for client, summary in scenario["clients"].items():
+        notes += [f"{client}: {problem}" for problem in summary["failures"]]
+        if "median" not in summary:
+            rows.append(f"| {client} | failed | — | — | — | — | — | — |")
+            continue
+        median = summary["median"]
+        expected = latency_expected_s(client, sizes)
+        off = median["last_result_s"] / expected - 1
+        mark = " (goal)" if client == EAGER_CLIENT else ""
+        rows.append(
+            f"| {client} | {median['last_result_s']:.3f} | {median['final_s']:.3f} "
+            f"| {median['results_sent_s']:.3f} | {median['slow_tool_started_s']:.3f} "
+            f"| {_num(expected)}{mark} | {off:+.1%} | {_num(median['cpu_ms'])} |"
+        )
+    skipped = results.get("skipped") or {}
+    for client in BY_NAME[LATENCY_SCENARIO].clients:
+        if client in skipped:
+            rows.append(f"| {client} | not measured: {skipped[client]} | | | | | | |")
+    return "\n".join(rows) + "".join(f"\n\n- {note}" for note in notes)
 
 
 def _imports_table(results: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import imports, report, scenarios
-from benchmarks.clients import NAMES, unavailable
+from benchmarks.clients import NAMES, SDK_CLIENTS, unavailable
 from benchmarks.processes import ServerProcess, Zygotes, running_server
 from benchmarks.scenarios import PRESETS, Scenario, Sizes, Tally
 
@@ -34,7 +34,12 @@ REPS = {"full": 15, "quick": 1, "tiny": 1}
 # repetitions are capped; the clients whose ratios decide targets get the extra samples.
 SDK_REPS = {"full": 5, "quick": 1, "tiny": 1}
 IMPORT_REPS = {"full": 9, "quick": 2, "tiny": 1}
+# A latency run lasts 4 s of waiting whatever the machine does, and its medians settle within
+# a few repetitions: the CPU scenarios' 15 would add minutes and no information.
+LATENCY_REPS = {"full": 5, "quick": 1, "tiny": 1}
 RUN_TIMEOUT_S = 600.0
+# The agent frameworks of the latency scenario (the bench extra), by distribution name.
+FRAMEWORKS = ("openai-agents", "pydantic-ai-slim")
 
 
 def parse_args(argv: list[str] | None) -> Namespace:
@@ -45,6 +50,7 @@ def parse_args(argv: list[str] | None) -> Namespace:
     parser.add_argument("--reps", type=int, help="repetitions per client and scenario")
     parser.add_argument("--sdk-reps", type=int, help="at most this many for the OpenAI SDK")
     parser.add_argument("--import-reps", type=int, help="samples per library for import time")
+    parser.add_argument("--latency-reps", type=int, help="at most this many for agent_latency")
     every = [s.name for s in scenarios.SCENARIOS] + [IMPORT_SCENARIO]
     parser.add_argument("--scenarios", default=",".join(every), help="comma-separated")
     parser.add_argument("--clients", default=",".join(NAMES), help="comma-separated")
@@ -93,6 +99,9 @@ def check(run: dict[str, Any], scenario: Scenario, sizes: Sizes) -> list[str]:
     """What is wrong with a run: a failure, or counts that differ from what was sent."""
     if run["failure"]:
         return [run["failure"]]
+    if scenario.kind == "latency":
+        seen = scenarios.LatencyRun(**run["latency"]).mismatches()
+        return seen + scenarios.latency_problems(run["received"])
     failed_streams = sum(run["errors"].values())
     expected = scenarios.expected(scenario.name, sizes, failed_streams)
     problems = Tally(**run["tally"]).mismatches(expected)
@@ -107,20 +116,24 @@ def run_scenario(
     """Every repetition of every client on one scenario, clients rotating each repetition."""
     clients = [c for c in scenario.clients if c in zygotes.clients]
     runs: dict[str, list[dict[str, Any]]] = {client: [] for client in clients}
-    for rep in range(args.reps):
+    reps = args.latency_reps if scenario.kind == "latency" else args.reps
+    for rep in range(reps):
         shift = rep % len(clients)
         for client in clients[shift:] + clients[:shift]:
-            if client.startswith("openai") and rep >= args.sdk_reps:
+            if client in SDK_CLIENTS and rep >= args.sdk_reps:
                 continue
             run = run_once(server, zygotes, client, scenario, args)
             runs[client].append(run)
-            log(f"{scenario.name} {rep + 1}/{args.reps} {client}: {_progress(run)}")
+            log(f"{scenario.name} {rep + 1}/{reps} {client}: {_progress(run)}")
     return runs
 
 
 def _progress(run: dict[str, Any]) -> str:
     if not run["ok"]:
         return f"FAILED ({run['problem']})"
+    if run["latency"] is not None:
+        seen = run["latency"]
+        return f"last tool result {seen['last_result_s']:.3f} s, answer {seen['final_s']:.3f} s"
     per_unit = run["cpu_s"] / run["units"] * 1e6
     errors = sum(run["errors"].values())
     return f"{per_unit:,.2f} µs CPU/unit, {run['wall_s'] * 1000:,.0f} ms" + (
@@ -156,7 +169,7 @@ def _load() -> str:
 def versions() -> dict[str, str]:
     """Versions of the libraries measured (asynctool from the working tree)."""
     found = {}
-    for name in ("aiohttp", "msgspec", "openai", "httpx2", "pydantic"):
+    for name in ("aiohttp", "msgspec", "openai", "httpx2", "pydantic", *FRAMEWORKS):
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -208,11 +221,18 @@ def collect(args: Namespace) -> dict[str, Any]:
 def _scenario_result(
     scenario: Scenario, runs: dict[str, list[dict[str, Any]]], args: Namespace
 ) -> dict[str, Any]:
+    title = report.scenario_title(scenario.name, args.sizes)
+    if scenario.kind == "latency":
+        clients = {
+            name: report.summarize_latency(client_runs) for name, client_runs in runs.items()
+        }
+        for name, summary in clients.items():
+            summary["raw"] = runs[name]
+        return {"title": title, "unit": scenario.unit, "clients": clients, "kind": "latency"}
     clients = {name: report.summarize_client(client_runs) for name, client_runs in runs.items()}
     report.add_ratios(clients)
     for name, summary in clients.items():
         summary["raw"] = runs[name]
-    title = report.scenario_title(scenario.name, args.sizes)
     out = {"title": title, "unit": scenario.unit, "clients": clients}
     if scenario.kind == "concurrent":
         out["streams"] = args.sizes.concurrent_streams
@@ -224,7 +244,7 @@ def finish(results: dict[str, Any], args: Namespace) -> str:
     meta = results["meta"]
     meta["date"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     meta["mode"], meta["reps"], meta["import_reps"] = args.preset, args.reps, args.import_reps
-    meta["sdk_reps"] = args.sdk_reps
+    meta["sdk_reps"], meta["latency_reps"] = args.sdk_reps, args.latency_reps
     meta["sizes"] = dataclasses.asdict(args.sizes)
     results["agent_overhead_us"] = report.agent_overhead_us(results["scenarios"].get("agent_loop"))
     verdicts = report.evaluate_targets(results)
@@ -245,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args.reps = args.reps or REPS[args.preset]
     args.sdk_reps = min(args.sdk_reps or SDK_REPS[args.preset], args.reps)
     args.import_reps = args.import_reps or IMPORT_REPS[args.preset]
+    args.latency_reps = min(args.latency_reps or LATENCY_REPS[args.preset], args.reps)
     results = collect(args)
     print(finish(results, args))
     log(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")

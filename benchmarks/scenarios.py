@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["stream", "concurrent", "request", "agent"]
+Kind = Literal["stream", "concurrent", "request", "agent", "latency"]
 
 MODEL = "gpt-4o-mini-2024-07-18"
 CREATED = 1_731_000_000
@@ -47,6 +47,14 @@ class Sizes:
     large_bytes: int = 1_000_000
     large_requests: int = 10
     agent_turns: int = 50
+    # The latency scenario's script, in seconds: the tool-call turn streams for `stream_s`,
+    # its first call's arguments are complete at `first_ready_s`, that call's tool takes
+    # `slow_tool_s` and the other three `fast_tool_s`. `ticks` evenly spaced writes carry it.
+    latency_stream_s: float = 2.0
+    latency_first_ready_s: float = 0.3
+    latency_slow_tool_s: float = 1.5
+    latency_fast_tool_s: float = 0.01
+    latency_ticks: int = 40
 
     def to_json(self) -> str:
         """Encode for a command line."""
@@ -79,6 +87,11 @@ TINY = Sizes(
     large_bytes=20_000,
     large_requests=2,
     agent_turns=5,
+    # A tenth of the real script: the smoke test checks the plumbing, not the times.
+    latency_stream_s=0.2,
+    latency_first_ready_s=0.03,
+    latency_slow_tool_s=0.15,
+    latency_fast_tool_s=0.005,
 )
 PRESETS = {"full": FULL, "quick": QUICK, "tiny": TINY}
 
@@ -90,7 +103,7 @@ class Scenario:
     name: str
     title: str
     kind: Kind
-    unit: Literal["chunk", "request", "turn"]
+    unit: Literal["chunk", "request", "turn", "run"]
     clients: tuple[str, ...]
 
 
@@ -104,6 +117,13 @@ SCENARIOS = (
     Scenario("small_requests", "small requests", "request", "request", _REQUESTERS),
     Scenario("large_response", "1 MB response", "request", "request", _REQUESTERS),
     Scenario("agent_loop", "agent loop", "agent", "turn", (*_REQUESTERS, "asynctool-agent")),
+    Scenario(
+        "agent_latency",
+        "agent latency",
+        "latency",
+        "run",
+        ("asynctool-agent", "asynctool-eager", "openai-agents", "pydantic-ai"),
+    ),
 )
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 # Warm-up requests go to these, so lazy imports and first connections stay out of the timing.
@@ -112,6 +132,7 @@ WARM_REQUEST = "warm_request"
 WARM_AGENT = "warm_agent"
 WARM_CHUNKS = 20
 WARM_TURNS = 2
+WARM_LATENCY = "warm_latency"
 
 
 @dataclass
@@ -138,6 +159,33 @@ class Tally:
             want = getattr(expected, field.name)
             if got is not None and got != want:
                 wrong.append(f"{field.name}: got {got}, expected {want}")
+        return wrong
+
+
+@dataclass
+class LatencyRun:
+    """What a client saw in one run of the latency scenario, in seconds from the run's start
+    (-1: never), and what its tools counted: `tools_run` is incremented by the tools
+    themselves, `results_seen` by the client for each tool-result event its framework gave it.
+    """
+
+    tools_run: int = 0
+    results_seen: int = 0
+    slow_tool_started_s: float = -1.0
+    last_result_s: float = -1.0
+    final_s: float = -1.0
+    output: str | None = None
+
+    def mismatches(self) -> list[str]:
+        """What the client did not do: run every tool, report every result, give the answer."""
+        wrong = []
+        calls = len(LATENCY_CALLS)
+        if self.tools_run != calls:
+            wrong.append(f"tools run: {self.tools_run}, expected {calls}")
+        if self.results_seen != calls:
+            wrong.append(f"tool results reported: {self.results_seen}, expected {calls}")
+        if self.output != LATENCY_ANSWER:
+            wrong.append(f"final answer {self.output!r}, expected {LATENCY_ANSWER!r}")
         return wrong
 
 
@@ -192,6 +240,9 @@ def request_params(scenario: str) -> dict[str, Any]:
         params["tools"] = [WEATHER_TOOL]
     if scenario == "agent_loop":
         params["tools"] = [ADD_TOOL]
+    if scenario == "agent_latency":
+        ask = "Find a flight from Boston to Lisbon, and the weather in Boston, Lisbon and Porto."
+        params["messages"][1]["content"] = ask
     return params
 
 
@@ -350,6 +401,142 @@ def agent_chunks(turn: int, last: bool) -> list[dict[str, Any]]:
     return [*body, chunk({}, "tool_calls"), usage_chunk()]
 
 
+# --------------------------------------------------------------------------- the latency script
+
+SLOW_TOOL = "search_flights"
+FAST_TOOL = "get_weather"
+LATENCY_ANSWER = "Three flights to Lisbon, and the weather is fine in all three cities."
+
+
+@dataclass(frozen=True)
+class ScriptedCall:
+    """One tool call of the latency scenario's tool-call turn."""
+
+    id: str
+    name: str
+    arguments: dict[str, str]
+
+    @property
+    def text(self) -> str:
+        """The arguments as the model streams them."""
+        return json.dumps(self.arguments)
+
+    @property
+    def output(self) -> str:
+        """What the call's tool returns."""
+        return tool_output(self.name, self.arguments)
+
+
+LATENCY_CALLS = (
+    ScriptedCall(
+        "call_Fq7RrW0d9vPZlXc2mYkT4bNs", SLOW_TOOL, {"origin": "BOS", "destination": "LIS"}
+    ),
+    ScriptedCall("call_2hJ8sLqP5tVxWnC0aZ3eRgUo", FAST_TOOL, {"city": "Boston"}),
+    ScriptedCall("call_Kd4mY9bXoT1iQwE6pS8vNfHj", FAST_TOOL, {"city": "Lisbon"}),
+    ScriptedCall("call_uB5cG0zRa7LkM3yD1xWq9PeT", FAST_TOOL, {"city": "Porto"}),
+)
+
+
+def tool_output(name: str, arguments: dict[str, Any]) -> str:
+    """What the scenario's tools return. It depends on the arguments, so the server can tell
+    that a result it is sent was computed for that call, by the tool."""
+    if name == SLOW_TOOL:
+        return f"3 flights {arguments['origin']}-{arguments['destination']}, from 412 EUR"
+    return f"{arguments['city']}: {12 + len(arguments['city'])} C, clear"
+
+
+def latency_goal_s(sizes: Sizes) -> float:
+    """When the tool-call turn can end at the earliest: its stream has ended, and the slow
+    tool, started as soon as its call was complete, has returned."""
+    return max(sizes.latency_stream_s, sizes.latency_first_ready_s + sizes.latency_slow_tool_s)
+
+
+def latency_after_stream_s(sizes: Sizes) -> float:
+    """When it ends if no tool starts before the stream has ended."""
+    return sizes.latency_stream_s + max(sizes.latency_slow_tool_s, sizes.latency_fast_tool_s)
+
+
+def latency_stream(sizes: Sizes, timed: bool = True) -> list[tuple[float, bytes]]:
+    """The tool-call turn as (seconds after the request, event-stream bytes) writes.
+
+    `latency_ticks` writes evenly spaced over `latency_stream_s`, then one at the end with the
+    finish and usage chunks and `[DONE]`. The first call has the ticks before
+    `latency_first_ready_s`, so the second call's head, which tells a client that the first
+    call's arguments are complete, arrives exactly then; the other calls share the rest.
+    `timed=False` sends the same bytes at once (the warm-up).
+    """
+    ticks, others = sizes.latency_ticks, len(LATENCY_CALLS) - 1
+    first = round(ticks * sizes.latency_first_ready_s / sizes.latency_stream_s)
+    bounds = [0, *(first + (ticks - first) * i // others for i in range(others + 1))]
+    if min(end - start for start, end in itertools.pairwise(bounds)) < 2:
+        raise ValueError(f"latency_ticks={ticks} leaves a call less than 2 writes")
+    groups: list[list[dict[str, Any]]] = [[] for _ in range(ticks + 1)]
+    groups[0].append(chunk({"role": "assistant", "content": None, "refusal": None}))
+    spans = zip(LATENCY_CALLS, itertools.pairwise(bounds), strict=True)
+    for index, (call, (start, end)) in enumerate(spans):
+        for tick, item in enumerate(_streamed_call(index, call, end - start), start):
+            groups[tick].append(item)
+    groups[ticks] += [chunk({}, "tool_calls"), usage_chunk()]
+    step = sizes.latency_stream_s / ticks if timed else 0.0
+    writes = [(tick * step, _events(group)) for tick, group in enumerate(groups)]
+    writes[-1] = (writes[-1][0], writes[-1][1] + b"data: [DONE]\n\n")
+    return writes
+
+
+def _streamed_call(index: int, call: ScriptedCall, writes: int) -> list[dict[str, Any]]:
+    """One call as `writes` chunks: its head (id and name), then its arguments in pieces."""
+    function = {"name": call.name, "arguments": ""}
+    head = {"index": index, "id": call.id, "type": "function", "function": function}
+    cuts = [len(call.text) * i // (writes - 1) for i in range(writes)]
+    parts = [
+        {"index": index, "function": {"arguments": call.text[a:b]}}
+        for a, b in itertools.pairwise(cuts)
+    ]
+    return [chunk({"tool_calls": [part]}) for part in (head, *parts)]
+
+
+def _events(chunks: list[dict[str, Any]]) -> bytes:
+    return b"".join(b"data: " + dumps(item) + b"\n\n" for item in chunks)
+
+
+def latency_answer_chunks() -> list[dict[str, Any]]:
+    """The final answer, streamed at once: the scenario times the tool turn, not this."""
+    words = LATENCY_ANSWER.split(" ")
+    pieces = [word if i == 0 else " " + word for i, word in enumerate(words)]
+    body = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    body += [chunk({"content": piece}) for piece in pieces]
+    return [*body, chunk({}, "stop"), usage_chunk()]
+
+
+def latency_problems(received: list[dict[str, Any]]) -> list[str]:
+    """What is wrong with the requests a client made in one run of the latency scenario, as the
+    server recorded them: it must stream the tool-call turn, then send back every call, as
+    streamed, with the output of its tool. A client that skips a tool, or its results, fails
+    here however fast it was."""
+    if len(received) != 2:
+        return [f"the server got {len(received)} request(s), expected 2 (the turn, the results)"]
+    first, second = received
+    problems = []
+    if not first["stream"]:
+        problems.append("the tool-call turn was not streamed")
+    want_calls = {c.id: (c.name, c.arguments) for c in LATENCY_CALLS}
+    got_calls = {c["id"]: (c["name"], _json_or_text(c["arguments"])) for c in second["tool_calls"]}
+    if len(second["tool_calls"]) != len(LATENCY_CALLS) or got_calls != want_calls:
+        problems.append(f"the results request repeats the calls {got_calls}, not {want_calls}")
+    want_results = {c.id: c.output for c in LATENCY_CALLS}
+    got_results = {r["tool_call_id"]: r["content"] for r in second["tool_results"]}
+    if len(second["tool_results"]) != len(LATENCY_CALLS) or got_results != want_results:
+        problems.append(f"the results request sends {got_results}, not {want_results}")
+    return problems
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 # --------------------------------------------------------------------------- what must come back
 
 
@@ -377,6 +564,8 @@ def expected(scenario: str, sizes: Sizes, failed_streams: int = 0) -> Tally:
         return _request_tally(large_completion(sizes.large_bytes), sizes.large_requests)
     if scenario == "agent_loop":
         return Tally(requests=sizes.agent_turns)
+    if scenario == "agent_latency":
+        return Tally(requests=2)
     raise ValueError(f"unknown scenario {scenario!r}")
 
 

@@ -23,12 +23,14 @@ import os
 import resource
 import sys
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from benchmarks import scenarios
-from benchmarks.clients import BenchClient, open_client, unavailable
-from benchmarks.scenarios import Scenario, Sizes, Tally
+from benchmarks.clients import BenchClient, LatencyTools, open_client, unavailable
+from benchmarks.scenarios import LatencyRun, Scenario, Sizes, Tally
 
 # The agent scenario allows this many turns beyond the ones the server plays, so a client that
 # counts turns differently still finishes rather than failing on its limit.
@@ -50,6 +52,10 @@ class Measurement:
     tally: Tally = field(default_factory=Tally)
     errors: dict[str, int] = field(default_factory=dict)
     failure: str | None = None
+    # The latency scenario's: what the client saw, and what the server recorded it sent
+    # (`at` in `time.monotonic()`, the same clock as the client's on one machine).
+    latency: LatencyRun | None = None
+    received: list[dict[str, Any]] = field(default_factory=list)
 
 
 def peak_rss_mb() -> float:
@@ -76,6 +82,8 @@ def minor_faults() -> int:
 
 async def measure(scenario: Scenario, client_name: str, root_url: str, sizes: Sizes) -> Measurement:
     """Warm up, then time `scenario` on a new client of `client_name`."""
+    if scenario.kind == "latency":
+        return await measure_latency(scenario, client_name, root_url, sizes)
     await _warm_up(scenario, client_name, root_url)
     params = scenarios.request_params(scenario.name)
     async with open_client(client_name, f"{root_url}/{scenario.name}/v1") as client:
@@ -98,6 +106,52 @@ async def measure(scenario: Scenario, client_name: str, root_url: str, sizes: Si
         tally=tally,
         errors=errors,
     )
+
+
+async def measure_latency(
+    scenario: Scenario, client_name: str, root_url: str, sizes: Sizes
+) -> Measurement:
+    """One run of the latency scenario after a warm-up run of the same script played at once
+    (tools without delays), then the server's record of what the measured run sent.
+
+    The run's key in its URL is unique to this process and moment, so the record is this
+    run's alone.
+    """
+    params = scenarios.request_params(scenario.name)
+    key = f"{os.getpid()}-{time.monotonic_ns()}"
+    async with open_client(client_name, f"{root_url}/{scenarios.WARM_LATENCY}/{key}/v1") as warm:
+        await warm.latency(params, LatencyTools(0.0, 0.0))
+    tools = LatencyTools(sizes.latency_slow_tool_s, sizes.latency_fast_tool_s)
+    async with open_client(client_name, f"{root_url}/{scenario.name}/{key}/v1") as client:
+        gc.collect()
+        rss_before, faults_before = peak_rss_mb(), minor_faults()
+        cpu_start, wall_start = time.process_time(), time.perf_counter()
+        seen = await client.latency(params, tools)
+        cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
+        rss_after, faults = peak_rss_mb(), minor_faults() - faults_before
+    received = await asyncio.to_thread(_received, f"{root_url}/_received/{key}")
+    for request in received:
+        request["at_s"] = request.pop("at") - tools.started
+    return Measurement(
+        scenario.name,
+        client_name,
+        cpu_s=cpu,
+        wall_s=wall,
+        units=len(received),
+        peak_rss_mb=rss_after,
+        rss_growth_mb=rss_after - rss_before,
+        minor_faults=faults,
+        tally=Tally(requests=len(received)),
+        latency=seen,
+        received=received,
+    )
+
+
+def _received(url: str) -> list[dict[str, Any]]:
+    """The server's record of one latency run's requests."""
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        received: list[dict[str, Any]] = json.loads(reply.read())
+    return received
 
 
 async def _warm_up(scenario: Scenario, client_name: str, root_url: str) -> None:

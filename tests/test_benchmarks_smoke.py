@@ -18,7 +18,10 @@ from benchmarks.clients import unavailable
 from benchmarks.processes import ServerProcess, Zygotes, running_server
 from benchmarks.scenarios import TINY, Tally
 
-CASES = [(s.name, client) for s in scenarios.SCENARIOS for client in s.clients]
+# The latency scenario has its own smoke test (tests/test_benchmarks_latency.py).
+CASES = [
+    (s.name, client) for s in scenarios.SCENARIOS if s.kind != "latency" for client in s.clients
+]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 
 `iterate` counts the chunks of `create(stream=True)`; `final` does the same, then awaits
 `get_final_completion()`; `agent` runs the agent scenario through `asynctool.Agent` rather than
-the hand-written loop.
+the hand-written loop, and the latency scenario through `Agent.run_stream`; `eager` runs the
+latency scenario with `Agent(..., eager_tools=True)`.
 """
 
 from __future__ import annotations
@@ -11,17 +12,37 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 import asynctool
-from benchmarks.clients import API_KEY, INCLUDE_USAGE, Reply, manual_agent, tally_completion
-from benchmarks.scenarios import AGENT_TOOL_NAME, Tally
+from benchmarks.clients import (
+    API_KEY,
+    INCLUDE_USAGE,
+    LatencyTools,
+    Reply,
+    manual_agent,
+    tally_completion,
+)
+from benchmarks.scenarios import AGENT_TOOL_NAME, LatencyRun, Tally
 
-Mode = Literal["iterate", "final", "agent"]
+Mode = Literal["iterate", "final", "agent", "eager"]
 
 
 def missing(mode: Mode) -> str | None:
     """Name the public API this mode needs that the installed asynctool lacks."""
-    needed = ["AsyncClient"] + (["Agent", "tool"] if mode == "agent" else [])
+    needed = ["AsyncClient"] + (["Agent", "tool"] if mode in ("agent", "eager") else [])
     absent = [name for name in needed if not hasattr(asynctool, name)]
-    return f"asynctool.{', asynctool.'.join(absent)} not available yet" if absent else None
+    if absent:
+        return f"asynctool.{', asynctool.'.join(absent)} not available yet"
+    return _refuses_eager_tools() if mode == "eager" else None
+
+
+def _refuses_eager_tools() -> str | None:
+    """Why `Agent` will not take `eager_tools=True`, or None when it does. Building an agent
+    makes no request (the client opens its session on first use), so nothing needs closing."""
+    client = asynctool.AsyncClient(base_url="http://127.0.0.1:9/v1", api_key=API_KEY)
+    try:
+        asynctool.Agent(client, model="m", eager_tools=True)
+    except Exception as exc:  # whatever it refuses with, the reason goes in the table
+        return f"Agent refuses eager_tools=True: {type(exc).__name__}: {exc}"
+    return None
 
 
 class Client:
@@ -74,6 +95,22 @@ class Client:
         )
         result = await agent.run(params["messages"])
         return Tally(requests=sum(map(_is_assistant, result.messages)))
+
+    async def latency(self, params: dict[str, Any], tools: LatencyTools) -> LatencyRun:
+        """`Agent.run_stream`, eagerly in `eager` mode: each `ToolResult` and the answer are
+        noted as the events arrive."""
+        options = {"eager_tools": True} if self._mode == "eager" else {}
+        agent = asynctool.Agent(
+            self._client, model=params["model"], tools=tools.functions(), **options
+        )
+        tools.start()
+        async with agent.run_stream(params["messages"]) as events:
+            async for event in events:
+                if isinstance(event, asynctool.ToolResult):
+                    tools.result_seen()
+                elif isinstance(event, asynctool.RunCompleted):
+                    tools.answered(event.result.output)
+        return tools.run
 
     async def _manual_agent(self, params: dict[str, Any], max_turns: int) -> Tally:
         async def complete(messages: list[dict[str, Any]]) -> Reply:
