@@ -9,9 +9,11 @@ implementation lives in its own module and is loaded by name in `open_client`.
 | `floor-readline` | the same with aiohttp's `async for line in resp.content` (see `floor`) |
 | `openai` | the official SDK's `AsyncOpenAI`, iterating `create(stream=True)` |
 | `openai-helper` | the SDK's `chat.completions.stream()` helper, then `get_final_completion()` |
-| `asynctool` | `AsyncClient`, iterating `create(stream=True)` |
+| `asynctool` | `AsyncClient`, iterating `create(stream=True)`, with OpenTelemetry out of reach |
 | `asynctool-final` | the same, then `get_final_completion()` |
 | `asynctool-agent` | `asynctool.Agent` (only the agent scenario) |
+| `asynctool-otel` | `asynctool`, with `opentelemetry-api` importable and no SDK configured |
+| `asynctool-otel-sdk` | `asynctool`, with an OpenTelemetry SDK recording into memory |
 
 The agent scenario drives `floor`, `openai` and `asynctool` through one hand-written loop
 (`manual_agent`), so the difference between `asynctool-agent` and `asynctool` there is the
@@ -40,6 +42,8 @@ SDK_BASELINE = {
     "asynctool": "openai",
     "asynctool-final": "openai-helper",
     "asynctool-agent": "openai",
+    "asynctool-otel": "openai",
+    "asynctool-otel-sdk": "openai",
 }
 _IMPLEMENTATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "floor": ("floor", {"readline": False}),
@@ -49,6 +53,8 @@ _IMPLEMENTATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "asynctool": ("asynctool_client", {"mode": "iterate"}),
     "asynctool-final": ("asynctool_client", {"mode": "final"}),
     "asynctool-agent": ("asynctool_client", {"mode": "agent"}),
+    "asynctool-otel": ("asynctool_client", {"mode": "iterate", "otel": "api"}),
+    "asynctool-otel-sdk": ("asynctool_client", {"mode": "iterate", "otel": "sdk"}),
 }
 NAMES = tuple(_IMPLEMENTATIONS)
 

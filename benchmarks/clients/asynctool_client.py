@@ -3,36 +3,61 @@
 `iterate` counts the chunks of `create(stream=True)`; `final` does the same, then awaits
 `get_final_completion()`; `agent` runs the agent scenario through `asynctool.Agent` rather than
 the hand-written loop.
+
+`otel` says how the process has OpenTelemetry while the client is open: `absent` (as if it were
+not installed, whatever is), `api` (importable, no SDK configured: the global providers are
+the API's proxies) or `sdk` (an SDK recording every span and metric into memory). The state is
+put back when the client closes, since the smoke test runs every client in one process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Literal, Self
 
 import asynctool
+import asynctool._tracing
 from benchmarks.clients import API_KEY, INCLUDE_USAGE, Reply, manual_agent, tally_completion
 from benchmarks.scenarios import AGENT_TOOL_NAME, Tally
 
 Mode = Literal["iterate", "final", "agent"]
+Otel = Literal["absent", "api", "sdk"]
 
 
-def missing(mode: Mode) -> str | None:
+def missing(mode: Mode, otel: Otel = "absent") -> str | None:
     """Name the public API this mode needs that the installed asynctool lacks."""
     needed = ["AsyncClient"] + (["Agent", "tool"] if mode == "agent" else [])
     absent = [name for name in needed if not hasattr(asynctool, name)]
-    return f"asynctool.{', asynctool.'.join(absent)} not available yet" if absent else None
+    if absent:
+        return f"asynctool.{', asynctool.'.join(absent)} not available yet"
+    package = {"absent": None, "api": "opentelemetry.trace", "sdk": "opentelemetry.sdk"}[otel]
+    if package is not None and not _importable(package):
+        return f"{package} is not installed (pip install 'asynctool[otel]' opentelemetry-sdk)"
+    return None
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 class Client:
     """`asynctool.AsyncClient`, driven in one of three modes."""
 
-    def __init__(self, base_url: str, *, mode: Mode) -> None:
+    def __init__(self, base_url: str, *, mode: Mode, otel: Otel = "absent") -> None:
         self._client = asynctool.AsyncClient(base_url=base_url, api_key=API_KEY)
         self._mode = mode
         self._agent_tools = [_make_tool()] if mode == "agent" else []
+        self._otel = otel
+        self._otel_state = contextlib.ExitStack()
 
     async def __aenter__(self) -> Self:
+        self._otel_state.enter_context(_opentelemetry(self._otel))
         await self._client.__aenter__()
         return self
 
@@ -43,6 +68,7 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         await self._client.close()
+        self._otel_state.close()
 
     async def stream(self, params: dict[str, Any]) -> Tally:
         """Count the chunks; in `final` mode also assemble the completion."""
@@ -87,6 +113,53 @@ class Client:
             return Reply(message.content, calls)
 
         return await manual_agent(complete, params, max_turns)
+
+
+@contextlib.contextmanager
+def _opentelemetry(otel: Otel) -> Iterator[None]:
+    """The process's OpenTelemetry as `otel` says, for the block."""
+    tracing = asynctool._tracing
+    if otel == "absent":  # what asynctool decides when `import opentelemetry` fails
+        saved = tracing._OTEL, tracing._ABSENT
+        tracing._OTEL, tracing._ABSENT = None, True
+        try:
+            yield
+        finally:
+            tracing._OTEL, tracing._ABSENT = saved
+        return
+    if otel == "api":
+        from opentelemetry import trace
+
+        assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+        yield
+        return
+    with _recording_sdk():
+        yield
+
+
+@contextlib.contextmanager
+def _recording_sdk() -> Iterator[None]:
+    """An SDK as the global providers: spans exported at their end into memory (no thread),
+    metrics kept by an in-memory reader."""
+    from opentelemetry import trace
+    from opentelemetry.metrics import _internal as metrics_internal
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    spans = TracerProvider(shutdown_on_exit=False)
+    spans.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    meters = MeterProvider(metric_readers=[InMemoryMetricReader()], shutdown_on_exit=False)
+    saved = trace._TRACER_PROVIDER, metrics_internal._METER_PROVIDER
+    trace._TRACER_PROVIDER, metrics_internal._METER_PROVIDER = spans, meters
+    try:
+        yield
+    finally:
+        trace._TRACER_PROVIDER, metrics_internal._METER_PROVIDER = saved
+        spans.shutdown()
+        meters.shutdown()
 
 
 def _is_assistant(message: Any) -> bool:
