@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import pytest
 
 pytest.importorskip("opentelemetry.sdk")
@@ -644,3 +645,103 @@ async def test_without_an_sdk_nothing_is_made_per_request(monkeypatch: pytest.Mo
         async with stream:
             assert stream._trace is None and stream._response.trace is None
             assert (await stream.get_final_completion()).choices[0].message.content == "one two"
+
+
+async def test_a_streamed_run_that_fails_is_an_error_span(otel: Recorded) -> None:
+    async with serving(status(401)) as (_, client):
+        with pytest.raises(AuthenticationError):
+            async with Agent(client, model="gpt-test").run_stream("Hi") as events:
+                async for _ in events:
+                    pass
+    run = otel.span("invoke_agent asynctool")
+    assert attrs(run)["error.type"] == "AuthenticationError"
+    assert run.status.status_code is StatusCode.ERROR
+
+
+async def test_request_fields_without_an_attribute_of_their_own_are_mapped(
+    otel: Recorded,
+) -> None:
+    async with serving(text("a"), text("b")) as (_, client):
+        await client.chat.completions.create(
+            model="gpt-test",
+            messages=[{"role": "user", "content": "Hi"}],
+            n=2,
+            service_tier="flex",
+            max_completion_tokens=9,
+            frequency_penalty=0.5,
+            presence_penalty=0.25,
+            response_format={"type": "text"},
+        )
+    got = attrs(otel.span("chat gpt-test"))
+    assert got["gen_ai.request.choice.count"] == 2
+    assert got["openai.request.service_tier"] == "flex"
+    assert got["gen_ai.request.max_tokens"] == 9
+    assert got["gen_ai.request.frequency_penalty"] == 0.5
+    assert got["gen_ai.request.presence_penalty"] == 0.25
+    assert "gen_ai.output.type" not in got  # plain text is no output type
+
+
+async def test_metrics_alone_are_recorded_without_a_tracer_provider(
+    otel: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+    async with serving(text("Hello.")) as (_, client):
+        await client.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "Hi"}]
+        )
+    assert otel.spans() == []
+    [duration] = otel.points("gen_ai.client.operation.duration")
+    assert duration.attributes["gen_ai.request.model"] == "gpt-test"
+
+
+def test_messages_in_the_conventions_schema() -> None:
+    # The input and output message schemas of the conventions (v1.41.0,
+    # docs/gen-ai/gen-ai-input-messages.json): a role and typed parts per message.
+    from asynctool import ChatCompletion
+    from asynctool._semconv import content_json, input_messages, output_messages
+
+    messages = [
+        {
+            "role": "user",
+            "name": "ada",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+                {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "reasoning_content": "Look first.",
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{oops"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "done"},
+    ]
+    assert input_messages(messages) == [
+        {
+            "role": "user",
+            "name": "ada",
+            "parts": [
+                {"type": "text", "content": "What is this?"},
+                {"type": "uri", "modality": "image", "uri": "https://example.com/a.png"},
+                {"type": "input_audio"},
+            ],
+        },
+        {
+            "role": "assistant",
+            "parts": [
+                {"type": "reasoning", "content": "Look first."},
+                {"type": "tool_call", "id": "c1", "name": "f", "arguments": "{oops"},
+            ],
+        },
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "done"}]},
+    ]
+    body = {"choices": [{"index": 0, "message": {"role": "assistant", "refusal": "No."}}]}
+    refused = msgspec.convert(body, ChatCompletion)
+    assert output_messages(refused) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "No."}], "finish_reason": ""}
+    ]
+    assert content_json(object) == json.dumps(str(object))  # not JSON: its text
