@@ -6,8 +6,8 @@ libraries: a span `chat {model}` (CLIENT) per request, `execute_tool {name}` per
 `gen_ai.client.token.usage`. What each says is `_semconv`'s; this module decides when spans
 start and end, and keeps the cost at nothing when nobody listens:
 
-- `opentelemetry` is imported on the first request, never by `import asynctool`; when it is
-  absent every hook returns at once.
+- `opentelemetry` is imported on the first request (`_otel`), never by `import asynctool`;
+  when it is absent every hook returns at once.
 - Each request asks once whether any SDK is configured (the global providers are still
   OpenTelemetry's proxies when none is). When none is, no span is made and no attribute
   computed, and a stream carries `None`: its chunks cost nothing more.
@@ -25,17 +25,16 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _semconv as sc
+from ._otel import Otel, api, status_text
 from ._types import ChatCompletion
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import Histogram
-    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.trace import Span
     from yarl import URL
 
     from ._request import ChatCompletionRequest
@@ -54,99 +53,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-# The conventions' advised bucket boundaries (gen-ai-metrics.md, v1.41.0).
-_TOKEN_BUCKETS = [4.0**i for i in range(14)]  # 1, 4, 16 ... 67108864
-_DURATION_BUCKETS = [0.01 * 2**i for i in range(14)]  # 0.01, 0.02 ... 81.92
-_MAX_STATUS_TEXT = 300  # a span's status says what failed, not the server's whole page
-
-
-class _Otel:
-    """The OpenTelemetry API, imported once; the tracer and instruments of the providers in
-    force, made again when the application sets other ones."""
-
-    def __init__(self) -> None:
-        from opentelemetry import context, metrics, trace
-
-        try:  # the class of the placeholder `get_meter_provider()` returns before any SDK
-            from opentelemetry.metrics._internal import _ProxyMeterProvider
-        except ImportError:  # pragma: no cover - another layout: count metrics as configured
-            self._proxy_meters: tuple[type, ...] = ()
-        else:
-            self._proxy_meters = (_ProxyMeterProvider,)
-        self.context = context
-        self.trace = trace
-        self.metrics = metrics
-        self._tracer_provider: object = None
-        self._meter_provider: object = None
-        self.tracer: Tracer = trace.NoOpTracer()
-        self.duration: Histogram | None = None
-        self.tokens: Histogram | None = None
-
-    def tracing(self) -> bool:
-        """Whether spans go anywhere: a tracer provider other than the API's proxy is set."""
-        provider = self.trace.get_tracer_provider()
-        if provider is not self._tracer_provider:
-            self._tracer_provider = provider
-            self.tracer = provider.get_tracer("asynctool", _version(), schema_url=sc.SCHEMA_URL)
-        return not isinstance(provider, self.trace.ProxyTracerProvider)
-
-    def measuring(self) -> bool:
-        """Whether metrics go anywhere; the instruments of the provider in force."""
-        provider = self.metrics.get_meter_provider()
-        if provider is not self._meter_provider:
-            self._meter_provider = provider
-            meter = provider.get_meter("asynctool", _version(), schema_url=sc.SCHEMA_URL)
-            self.duration = meter.create_histogram(
-                "gen_ai.client.operation.duration",
-                unit="s",
-                description="GenAI operation duration.",
-                explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
-            )
-            self.tokens = meter.create_histogram(
-                "gen_ai.client.token.usage",
-                unit="{token}",
-                description="Number of input and output tokens used.",
-                explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
-            )
-        return not isinstance(provider, self._proxy_meters)
-
-    @contextmanager
-    def current(self, span: Span) -> Iterator[None]:
-        """`span` as the current span, for the block only."""
-        token = self.context.attach(self.trace.set_span_in_context(span))
-        try:
-            yield
-        finally:
-            self.context.detach(token)
-
-
-_OTEL: _Otel | None = None
-_ABSENT = False
-
-
-def _otel() -> _Otel | None:
-    """The API, or None when `opentelemetry` cannot be imported (decided once)."""
-    global _OTEL, _ABSENT
-    if _OTEL is None and not _ABSENT:
-        try:
-            _OTEL = _Otel()
-        except ImportError:
-            _ABSENT = True
-    return _OTEL
-
-
-def _version() -> str:
-    from ._version import __version__
-
-    return __version__
-
-
-def _status_text(error: BaseException) -> str:
-    # Our errors' messages hold no credential (the transport redacts what a server echoes).
-    text = f"{type(error).__name__}: {error}"
-    return text if len(text) <= _MAX_STATUS_TEXT else text[: _MAX_STATUS_TEXT - 3] + "..."
-
-
 # The request being sent in this task: the transport reports its retries to it, and a
 # response made meanwhile takes it along, so a stall of its stream is reported too.
 CURRENT_CHAT: ContextVar[ChatTrace | None] = ContextVar("asynctool_chat_trace", default=None)
@@ -154,7 +60,7 @@ CURRENT_CHAT: ContextVar[ChatTrace | None] = ContextVar("asynctool_chat_trace", 
 
 def start_chat(url: URL, request: ChatCompletionRequest) -> ChatTrace | None:
     """The trace of one request to `url`, or None when nothing would record it."""
-    otel = _otel()
+    otel = api()
     if otel is None:
         return None
     tracing, measuring = otel.tracing(), otel.measuring()
@@ -177,7 +83,7 @@ class ChatTrace:
     __slots__ = ("_capture", "_ended", "_first_data", "_metric", "_otel", "_started", "span")
 
     def __init__(
-        self, otel: _Otel, endpoint: sc.Endpoint, request: ChatCompletionRequest, *, tracing: bool
+        self, otel: Otel, endpoint: sc.Endpoint, request: ChatCompletionRequest, *, tracing: bool
     ) -> None:
         self._otel = otel
         self._metric: dict[str, Any] = {
@@ -255,7 +161,7 @@ class ChatTrace:
         if isinstance(partial, ChatCompletion):
             self._record_partial("asynctool.partial_completion", partial)
         self.span.set_attributes(sc.error_attributes(error))
-        self.span.set_status(self._otel.trace.StatusCode.ERROR, _status_text(error))
+        self.span.set_status(self._otel.trace.StatusCode.ERROR, status_text(error))
         self._end(partial, error)
 
     def closed(self, snapshot: Callable[[], ChatCompletion]) -> None:
@@ -315,7 +221,7 @@ def start_agent(name: str, model: str, url: URL, params: Callable[[str], Any]) -
 
     `params(field)` gives the agent's request fields (temperature, ...) or None.
     """
-    otel = _otel()
+    otel = api()
     if otel is None or not otel.tracing():
         return None
     endpoint = sc.endpoint_of(url)
@@ -337,7 +243,7 @@ class AgentTrace:
 
     __slots__ = ("_capture", "_ended", "_otel", "span")
 
-    def __init__(self, otel: _Otel, span: Span) -> None:
+    def __init__(self, otel: Otel, span: Span) -> None:
         self._otel = otel
         self.span = span
         self._capture = sc.capture_content()
@@ -391,7 +297,7 @@ class AgentTrace:
         if self._ended:
             return
         self.span.set_attributes(sc.error_attributes(error))
-        self.span.set_status(self._otel.trace.StatusCode.ERROR, _status_text(error))
+        self.span.set_status(self._otel.trace.StatusCode.ERROR, status_text(error))
         self._end()
 
     def closed(self) -> None:
@@ -414,7 +320,7 @@ async def traced_tool(
     """Await a tool call's `attempt` inside an `execute_tool {name}` span, current for the
     call, so the tool's own spans are its children. `arguments` are those that run (a
     `before_tool_call` hook may have rewritten the model's)."""
-    otel = _otel()
+    otel = api()
     if otel is None or not otel.tracing():
         return await attempt
     name = call.function.name
@@ -439,7 +345,7 @@ async def traced_tool(
             value = await attempt
     except BaseException as error:
         span.set_attributes(sc.error_attributes(error))
-        span.set_status(otel.trace.StatusCode.ERROR, _status_text(error))
+        span.set_status(otel.trace.StatusCode.ERROR, status_text(error))
         raise
     else:
         if capture:

@@ -106,7 +106,7 @@ def test_without_opentelemetry_requests_and_runs_work_as_before() -> None:
         "            async with stream:\n"
         "                done = await stream.get_final_completion()\n"
         "            result = await Agent(client, model='m', tools=[add]).run('1+2')\n"
-        "    import asynctool._tracing as t\n"
+        "    import asynctool._otel as t\n"
         "    print(done.choices[0].message.content, result.output, t._OTEL, t._ABSENT)\n"
         "asyncio.run(main())\n"
     )
