@@ -491,6 +491,8 @@ async def test_an_agent_run_is_the_parent_of_its_requests_and_parallel_tools(
 
 
 async def test_a_streamed_run_parents_its_spans_and_not_the_caller_s(otel: Recorded) -> None:
+    tracer = otel.provider.get_tracer("caller")
+
     @tool
     async def add(a: int, b: int) -> int:
         """Add.
@@ -499,9 +501,9 @@ async def test_a_streamed_run_parents_its_spans_and_not_the_caller_s(otel: Recor
             a: One.
             b: Two.
         """
-        return a + b
+        with tracer.start_as_current_span("inside the tool"):
+            return a + b
 
-    tracer = otel.provider.get_tracer("caller")
     turns = (tool_calls(call("add", {"a": 1, "b": 2})), text("3"))
     async with serving(*turns) as (_, client):
         agent = Agent(client, model="gpt-test", tools=[add])
@@ -517,6 +519,8 @@ async def test_a_streamed_run_parents_its_spans_and_not_the_caller_s(otel: Recor
     assert parent_of(run) == outer.get_span_context().span_id
     children = [s for s in otel.spans() if s.name in ("chat gpt-test", "execute_tool add")]
     assert len(children) == 3 and {parent_of(s) for s in children} == {span_id(run)}
+    # The tool's own span is a child of its execute_tool span.
+    assert parent_of(otel.span("inside the tool")) == span_id(otel.span("execute_tool add"))
     between = [s for s in otel.spans() if s.name == "between"]
     assert between and {parent_of(s) for s in between} == {outer.get_span_context().span_id}
     assert attrs(run)["asynctool.agent.turns"] == 2
@@ -745,3 +749,11 @@ def test_messages_in_the_conventions_schema() -> None:
         {"role": "assistant", "parts": [{"type": "text", "content": "No."}], "finish_reason": ""}
     ]
     assert content_json(object) == json.dumps(str(object))  # not JSON: its text
+
+
+async def test_a_call_of_an_unknown_tool_is_an_error_span(otel: Recorded) -> None:
+    async with serving(tool_calls(call("nowhere", {})), text("ok")) as (_, client):
+        await Agent(client, model="gpt-test").run("go")
+    span = otel.span("execute_tool nowhere")
+    assert attrs(span)["error.type"] == "UnknownToolError"
+    assert "gen_ai.tool.description" not in attrs(span)
