@@ -52,7 +52,6 @@ _PROVIDER_HOSTS = (
     ("api.anthropic.com", "anthropic"),
     ("generativelanguage.googleapis.com", "gcp.gemini"),
     ("aiplatform.googleapis.com", "gcp.vertex_ai"),
-    ("amazonaws.com", "aws.bedrock"),
     ("api.cohere.ai", "cohere"),
     ("api.cohere.com", "cohere"),
     ("api.deepseek.com", "deepseek"),
@@ -92,6 +91,9 @@ def endpoint_of(url: URL) -> Endpoint:
     """The provider and server of a base URL; the URL's credentials and path are not kept."""
     host = (url.host or "").lower()
     provider = next((name for suffix, name in _PROVIDER_HOSTS if _under(host, suffix)), "openai")
+    # Bedrock's endpoints are per region: bedrock-runtime.us-east-1.amazonaws.com, ...
+    if host.startswith("bedrock") and host.endswith(".amazonaws.com"):
+        provider = "aws.bedrock"
     return Endpoint(provider=provider, address=host, port=url.port)
 
 

@@ -371,7 +371,7 @@ async def test_a_stall_is_an_event_before_the_timeout(otel: Recorded) -> None:
 async def test_provider_extension_usage_becomes_attributes(
     otel: Recorded, server: LocalServer
 ) -> None:
-    # OpenRouter's usage: cost in credits and cache writes
+    # OpenRouter's usage: `cost` in credits and `prompt_tokens_details.cache_write_tokens`
     # (https://openrouter.ai/docs/use-cases/usage-accounting); OpenAI's cached tokens and
     # reasoning tokens (https://platform.openai.com/docs/api-reference/chat/object).
     body = {
@@ -404,6 +404,28 @@ async def test_provider_extension_usage_becomes_attributes(
     assert got["asynctool.usage.cost"] == 0.00042
 
 
+def test_deepseek_cache_hits_are_cache_reads() -> None:
+    # DeepSeek reports its prompt cache in usage.prompt_cache_hit_tokens / _miss_tokens
+    # (https://api-docs.deepseek.com/guides/kv_cache), not OpenAI's cached_tokens.
+    from asynctool._semconv import usage_attributes
+
+    usage = msgspec.convert(
+        {
+            "prompt_tokens": 90,
+            "completion_tokens": 5,
+            "total_tokens": 95,
+            "prompt_cache_hit_tokens": 64,
+            "prompt_cache_miss_tokens": 26,
+        },
+        Usage,
+    )
+    assert usage_attributes(usage) == {
+        "gen_ai.usage.input_tokens": 90,
+        "gen_ai.usage.output_tokens": 5,
+        "gen_ai.usage.cache_read.input_tokens": 64,
+    }
+
+
 def test_the_provider_comes_from_the_base_url_host() -> None:
     def provider(url: str) -> str:
         return endpoint_of(URL(url)).provider
@@ -416,6 +438,8 @@ def test_the_provider_comes_from_the_base_url_host() -> None:
     assert provider("https://api.deepseek.com") == "deepseek"
     assert provider("https://api.mistral.ai/v1") == "mistral_ai"
     assert provider("https://api.x.ai/v1") == "x_ai"
+    assert provider("https://bedrock-runtime.us-west-2.amazonaws.com/openai/v1") == "aws.bedrock"
+    assert provider("https://runtime.sagemaker.us-west-2.amazonaws.com/v1") == "openai"
     assert provider("http://localhost:8080/v1") == "openai"
     assert provider("https://notapi.groq.com.example/v1") == "openai"  # suffixes, not substrings
     assert endpoint_of(URL("https://api.openai.com/v1")).port == 443
