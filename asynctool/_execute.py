@@ -42,6 +42,7 @@ from ._events import ToolResult
 from ._exceptions import ToolArgumentsError, ToolError, ToolTimeoutError, UnknownToolError
 from ._seam import keep_finished
 from ._tools import Tool, ToolContext, ToolRegistry
+from ._tracing import traced_tool
 from ._types import ToolCall
 
 __all__ = [
@@ -299,7 +300,8 @@ class ToolExecutor:
         started = time.perf_counter()
         is_error = False
         try:
-            value = await self._attempt(call, tool, arguments, context, slot)
+            attempt = self._attempt(call, tool, arguments, context, slot)
+            value = await traced_tool(call, tool, arguments, attempt)
             content = self.render(value)
         except Exception as error:
             value, content, is_error = None, self._error_text(call, error), True

@@ -80,6 +80,7 @@ class ChatStream(AsyncCloseable):
         self._ended = False  # nothing more will be read from the network
         self._complete = False  # the server ended the stream properly
         self._calls_reported = 0  # how many of the accumulator's started calls were asked for
+        self._trace = response.trace  # None unless an OpenTelemetry SDK records this request
         self.request_id = response.request_id
         """The `x-request-id` of the response, for support requests."""
         self.headers = response.headers
@@ -109,6 +110,8 @@ class ChatStream(AsyncCloseable):
             # until it is garbage-collected, and the server would go on writing.
             self._ended = True
             self._response.close()
+            if self._trace is not None:  # a cancellation; an error or the end was traced
+                self._trace.closed(self._accumulator.completion)
             raise
         return chunk
 
@@ -116,6 +119,8 @@ class ChatStream(AsyncCloseable):
         """Stop reading and release the connection; chunks not yet read are dropped."""
         self._ended = True
         self._response.close()
+        if self._trace is not None:  # said only when the stream had not ended already
+            self._trace.closed(self._accumulator.completion)
 
     def calls_started_by(self, chunk: ChatCompletionChunk) -> list[StartedCall]:
         """The tool calls `chunk` started: those one of its fragments gave a name.
@@ -162,6 +167,8 @@ class ChatStream(AsyncCloseable):
         if not data:
             self._end_of_body()
             return
+        if self._trace is not None:
+            self._trace.first_data()
         try:
             self._backlog = self._decoder.events_from(data)
         except StreamDecodeError as exc:
@@ -285,6 +292,8 @@ class ChatStream(AsyncCloseable):
         self._complete = True
         self._ended = True
         self._response.close()
+        if self._trace is not None:
+            self._trace.succeeded(self._accumulator.completion())
 
     def _fail(self, error: APIError, cause: BaseException | None = None) -> None:
         if cause is not None:
@@ -292,6 +301,8 @@ class ChatStream(AsyncCloseable):
         self._error = self._failed(error)
         self._ended = True
         self._response.close()
+        if self._trace is not None:
+            self._trace.failed(self._error)
 
     def _failed(self, error: APIError) -> APIError:
         error.partial_completion = self._accumulator.completion()
