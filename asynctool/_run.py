@@ -1,18 +1,33 @@
 """The agent loop: send the conversation, run the tool calls, feed results back, until an answer.
 
-The loop is written once, as the async generator `Run.events`. `Agent.run` drives it with
-non-stream requests and keeps only the result; `Agent.run_stream` drives it with streaming
-requests and hands every event to the caller. Both build the same transcript.
+The loop is written once, as the async generator `Run.events`, and a turn once, as
+`Run._turn`. `Agent.run` drives it with non-stream requests and keeps only the result;
+`Agent.run_stream` drives it with streaming requests and hands every event to the caller.
+Both build the same transcript.
 
 One turn: send the transcript; if the answer has tool calls (whatever `finish_reason` says:
 providers report `stop` with calls, and `tool_calls` with none), append the assistant message
 as it came, run the calls, append one tool message per call in call order, and go again;
-otherwise the answer is final. The tool messages are appended in a `finally`, so an error or a
-cancellation in the middle of a turn still leaves every call answered.
+otherwise the answer is final. An error or a cancellation in the middle of a turn still
+leaves every call answered: with its result if it finished, else as cancelled.
 
-No task outlives a turn: tools run in a task group that is closed before anything is yielded
-(yielding inside a cancel scope would break it), and a stream is read inside `async with`, so
-leaving early or cancelling closes the HTTP response.
+A turn tells what happens through `emit`, a plain callable. A plain turn has nothing to show
+while it runs, so its events are collected and yielded when it is over. A streamed turn has:
+its text, reasoning and argument fragments as they arrive, and each call's result as it
+finishes, while the others still run. It runs in a worker task of its own (`_relay`), and
+its events come through a memory object stream, because the generator must not yield inside
+the task group those need (anyio documents why); the relay cancels and joins the worker
+when the generator is left, so no task outlives a turn, and leaving early or cancelling stops
+the tools and closes the HTTP response (read inside `async with`).
+
+With `eager_tools`, a streamed turn gives each call to `Execute` as soon as it is complete,
+which the Chat Completions stream shows one way only: the next call began (or the stream
+ended). Nothing in the format marks one call's arguments as whole (the Responses API has
+an event for it; chat chunks do not), and a JSON object that closes is not one: a provider
+that interleaves the fragments of parallel calls may close one and add to it later, so a
+call whose arguments do not parse waits for the end. The limits and hooks apply as to any
+call; `max_tool_calls_per_turn` is checked as calls begin, so a turn that goes over it stops
+there, and no call past the limit starts.
 
 The loop does no I/O of its own. It is given frozen settings (`RunSettings`) and the two things
 a run does to the world, as callables: `Send` a request (a `ChatCompletion`, or a `ChatStream`
@@ -24,18 +39,23 @@ the agent nor the executor.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncGenerator, Mapping, Sequence
+import math
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+import anyio
 import msgspec
 
 from ._events import (
     AgentEvent,
+    ReasoningDelta,
     RunCompleted,
     RunResult,
     TextDelta,
+    ToolCallArgumentsDelta,
     ToolCallReady,
     ToolCallStarted,
     ToolResult,
@@ -55,14 +75,16 @@ from ._exceptions import (
     ToolCallsTruncatedError,
     ToolErrorLimitExceeded,
 )
-from ._lossless import convert, wire_extras
-from ._request import StreamOptions, checked_messages
-from ._seam import Execute, RunSettings, Send, finished
+from ._lossless import convert, extras, wire_extras
+from ._relay import relayed
+from ._request import ChatCompletionRequest, StreamOptions, checked_messages
+from ._seam import Execute, Report, RunSettings, Send, finished
 from ._tools import ToolContext
 from ._types import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionMessage,
+    ChoiceDelta,
     DeveloperMessage,
     Message,
     SystemMessage,
@@ -74,9 +96,14 @@ from ._types import (
 )
 
 if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectSendStream
+
     from ._stream import ChatStream
 
 __all__ = ["Run"]
+
+Emit: TypeAlias = Callable[[AgentEvent], None]
+"""How a turn tells what happens: the caller collects the events, or relays them live."""
 
 logger = logging.getLogger("asynctool")
 
@@ -120,6 +147,7 @@ class Run:
         self.output_retries = settings.output_retries
         self.base = settings.request
         self.tool_results: list[ToolResult] = []
+        self.answer: ChatCompletion | None = None  # the last turn's, when it called no tool
 
     async def events(self) -> AsyncGenerator[AgentEvent, None]:
         """The loop: yields every event of the run, the last one `RunCompleted`."""
@@ -131,70 +159,225 @@ class Run:
                         "was still calling tools"
                     )
                 self.turns += 1
-                completion: ChatCompletion | None = None
-                # Closed here, not by the garbage collector: leaving early closes the response.
-                async with aclosing(self._request()) as request:
-                    async for event in request:
-                        if isinstance(event, ChatCompletion):
-                            completion = event
-                        else:
-                            yield event
-                assert completion is not None
-                yield self._account(completion)
-                if self.settings.after_response is not None:
-                    await self.settings.after_response(completion)
-                calls = self._tool_calls(completion)
-                if not calls:
-                    result = self._result_of_final_answer(completion)
-                    if result is None:
-                        continue  # the answer did not parse and went back to the model
-                    yield RunCompleted(result=result)
-                    return
-                try:
-                    for call in calls:
-                        yield ToolCallReady(call=call, turn=self.turns)
-                except BaseException:
-                    # Left between the assistant message and its tool messages: answer them.
-                    self.messages.extend(_cancelled(call) for call in calls)
-                    raise
-                for tool_result in await self._run_tools(calls):
-                    yield tool_result
+                turn = relayed(self._turn) if self.stream else self._turn_then_events()
+                # Closed here, not by the garbage collector: leaving early stops the turn's
+                # tools and closes its response.
+                async with aclosing(turn) as events:
+                    async for event in events:
+                        yield event
+                if self.answer is None:
+                    continue  # the turn ran tools: the model is asked again
+                result = self._result_of_final_answer(self.answer)
+                if result is None:
+                    continue  # the answer did not parse and went back to the model
+                yield RunCompleted(result=result)
+                return
         except AsyncToolError as error:
             self._attach(error)
             raise
 
-    async def _request(self) -> AsyncGenerator[AgentEvent | ChatCompletion, None]:
-        """One request: its live events, then the completion itself."""
-        request = msgspec.structs.replace(
+    async def _turn_then_events(self) -> AsyncGenerator[AgentEvent, None]:
+        """A plain turn's events, once it is over: nothing shows while it is under way."""
+        events: list[AgentEvent] = []
+        await self._turn(events.append)
+        for event in events:
+            yield event
+
+    async def _turn(self, emit: Emit) -> None:
+        """One turn: send the transcript, take the answer, run its calls; `self.answer` is the
+        answer when it called no tool."""
+        self.answer = None
+        sent = await self.send(self._request())
+        if isinstance(sent, ChatCompletion):
+            for call in _first_message_calls(sent):
+                emit(ToolCallStarted(id=call.id, name=call.function.name, turn=self.turns))
+            calls = await self._calls_of(sent, emit)
+            if calls:
+                await self._run_tools(calls, emit, live=False)
+        elif self.settings.eager_tools:
+            await self._eager_turn(sent, emit)
+        else:
+            async with sent:
+                sent.watch_arguments()
+                async for chunk in sent:
+                    self._chunk_events(chunk, sent, emit)
+                completion = await sent.get_final_completion()
+            calls = await self._calls_of(completion, emit)
+            if calls:
+                await self._run_tools(calls, emit, live=True)
+
+    async def _eager_turn(self, stream: ChatStream, emit: Emit) -> None:
+        """A streamed turn whose calls start as soon as they are complete (`eager_tools`).
+
+        The calls go to `execute` one by one, through a memory object stream, while the
+        response is still read; both run in a task group that this turn enters and leaves
+        (in the relay's worker task, which yields nothing). If the turn fails before its
+        assistant message is in the transcript, the calls still running are cancelled and the
+        transcript gets the assistant message with the calls that started, each answered.
+        """
+        started: list[ToolCall] = []
+        calls: list[ToolCall] | None = None  # set once the assistant message is appended
+        results: list[ToolResult] = []
+        ended: list[BaseException] = []  # what ended `execute` early, with what finished
+        failed: list[BaseException] = []  # what ended the reading
+        feed, given = anyio.create_memory_object_stream[ToolCall](math.inf)
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def execute() -> None:
+                    try:
+                        results.extend(await self._executed(given, emit))
+                    except anyio.get_cancelled_exc_class() as exc:
+                        ended.append(exc)
+                        raise
+                    except BaseException as exc:
+                        # A hook's bug, a handler's error, an interrupt: the turn ends with it,
+                        # raised below, bare (out of the task group it would come wrapped).
+                        ended.append(exc)
+                        group.cancel_scope.cancel()
+
+                group.start_soon(execute)
+                try:
+                    with feed:  # closed: the last call is given
+                        completion = await self._read_eagerly(stream, emit, started, feed)
+                        calls = await self._calls_of(completion, emit, started)
+                        for call in calls[len(started) :]:
+                            feed.send_nowait(call)
+                except anyio.get_cancelled_exc_class():
+                    raise  # the tools' failure stopped the reading, or the run is cancelled
+                except BaseException as exc:
+                    failed.append(exc)
+                    group.cancel_scope.cancel()
+        except BaseException as exc:  # the run is cancelled
+            self._answer_started(exc, stream, started, calls, ended)
+            raise
+        finally:
+            given.close()
+        cancelled = anyio.get_cancelled_exc_class()
+        error = next(iter(failed), None) or next(
+            (e for e in ended if not isinstance(e, cancelled)), None
+        )
+        if error is not None:
+            self._answer_started(error, stream, started, calls, ended)
+            raise error
+        if calls:
+            self._record(calls, results)
+
+    async def _read_eagerly(
+        self,
+        stream: ChatStream,
+        emit: Emit,
+        started: list[ToolCall],
+        feed: MemoryObjectSendStream[ToolCall],
+    ) -> ChatCompletion:
+        """Read the stream, giving each call to `feed` once it is complete: the next call
+        began (the Chat Completions stream has no other sign that a call is whole)."""
+        cap = self.settings.max_tool_calls_per_turn
+
+        def begins(position: int) -> None:
+            if position >= cap:
+                raise ToolCallLimitExceeded(
+                    f"The model began more than max_tool_calls_per_turn={cap} tool calls in "
+                    f"one turn; the stream was closed at call {position + 1}",
+                    completion=stream.snapshot(),
+                )
+            for call in self._complete_calls(stream, len(started), position):
+                started.append(call)
+                emit(ToolCallReady(call=call, turn=self.turns))
+                feed.send_nowait(call)
+
+        async with stream:
+            stream.watch_arguments()
+            async for chunk in stream:
+                self._chunk_events(chunk, stream, emit, begins)
+            return await stream.get_final_completion()
+
+    def _complete_calls(self, stream: ChatStream, first: int, end: int) -> Iterator[ToolCall]:
+        """The calls from `first` to `end` (the ones a later call follows), in order, up to
+        the first whose arguments do not parse: a provider that interleaves the fragments of
+        parallel calls would otherwise start one cut short. That one waits for the end."""
+        for position in range(first, end):
+            call = stream.tool_call(0, position)
+            if not _is_json(call):
+                return
+            yield call if call.id else _with_id(call, self.turns, position)
+
+    def _answer_started(
+        self,
+        error: BaseException,
+        stream: ChatStream,
+        started: list[ToolCall],
+        calls: list[ToolCall] | None,
+        ended: list[BaseException],
+    ) -> None:
+        """Keep the transcript whole after an eager turn failed: the calls that started are
+        in an assistant message (the one the turn made, or the partial one), each answered;
+        the error says which ran."""
+        if calls is None:
+            if not started:
+                return  # nothing ran: the turn leaves no trace, as any failed request
+            message = stream.snapshot().choices[0].message
+            self.messages.append(assistant_message(message, tool_calls=started))
+            calls = started
+        if not calls:
+            return
+        ran = self._answer_all(calls, error, finished(ended[0]) if ended else ())
+        if started and isinstance(error, AsyncToolError):
+            stopped = [call.id for call in calls if call.id not in ran]
+            _say_which_ran(error, ran, stopped)
+
+    def _request(self) -> ChatCompletionRequest:
+        return msgspec.structs.replace(
             self.base,
             messages=self.messages,
             tool_choice=self.tool_choice if self.base.tools else None,
             stream=True if self.stream else None,
             stream_options=_with_usage(self.base.stream_options) if self.stream else None,
         )
-        sent = await self.send(request)
-        if isinstance(sent, ChatCompletion):
-            for call in _first_message_calls(sent):
-                yield ToolCallStarted(id=call.id, name=call.function.name, turn=self.turns)
-            yield sent
-            return
-        async with sent:
-            async for chunk in sent:
-                for event in self._chunk_events(chunk, sent):
-                    yield event
-            yield await sent.get_final_completion()
 
-    def _chunk_events(self, chunk: ChatCompletionChunk, stream: ChatStream) -> list[AgentEvent]:
-        events: list[AgentEvent] = []
+    def _chunk_events(
+        self,
+        chunk: ChatCompletionChunk,
+        stream: ChatStream,
+        emit: Emit,
+        begins: Callable[[int], None] | None = None,
+    ) -> None:
+        """Emit what a chunk shows; `begins(position)` is told of each call it begins, first."""
+        turn = self.turns
         for choice in chunk.choices:
-            if choice.index == 0 and choice.delta.content:
-                events.append(TextDelta(text=choice.delta.content, turn=self.turns))
+            if choice.index == 0:
+                delta = choice.delta
+                if delta.content:
+                    emit(TextDelta(text=delta.content, turn=turn))
+                if reasoning := _reasoning_in(delta):
+                    emit(ReasoningDelta(text=reasoning, turn=turn))
         # Which call a fragment belongs to is the accumulator's rule, not one of the loop's
         # own: the events then name exactly the calls the turn's completion holds.
         for call in stream.calls_started_by(chunk):
             if call.choice == 0:
-                events.append(ToolCallStarted(id=call.id, name=call.name, turn=self.turns))
-        return events
+                if begins is not None:
+                    begins(call.position)
+                id = call.id or _made_up_id(turn, call.position)
+                emit(ToolCallStarted(id=id, name=call.name, turn=turn))
+        for added in stream.arguments_added_by(chunk):
+            if added.choice == 0:
+                id = added.id or _made_up_id(turn, added.position)
+                emit(ToolCallArgumentsDelta(id=id, name=added.name, delta=added.text, turn=turn))
+
+    async def _calls_of(
+        self, completion: ChatCompletion, emit: Emit, started: Sequence[ToolCall] = ()
+    ) -> list[ToolCall]:
+        """The turn's calls, ready to run (the assistant message appended), after its hook;
+        `started` are those already running."""
+        emit(self._account(completion))
+        if self.settings.after_response is not None:
+            await self.settings.after_response(completion)
+        calls = self._tool_calls(completion, started)
+        if not calls:
+            self.answer = completion
+        for call in calls[len(started) :]:
+            emit(ToolCallReady(call=call, turn=self.turns))
+        return calls
 
     def _account(self, completion: ChatCompletion) -> TurnCompleted:
         usage = completion.usage or Usage()
@@ -208,8 +391,11 @@ class Run:
         )
         return TurnCompleted(turn=self.turns, completion=completion, usage=usage)
 
-    def _tool_calls(self, completion: ChatCompletion) -> list[ToolCall]:
-        """The calls to run, after appending the assistant message that made them."""
+    def _tool_calls(
+        self, completion: ChatCompletion, started: Sequence[ToolCall] = ()
+    ) -> list[ToolCall]:
+        """The calls to run, after appending the assistant message that made them; the calls
+        already `started` stand for the first ones, as the objects that ran."""
         if not completion.choices:
             raise AgentError("The model answered with no choices", completion=completion)
         choice = completion.choices[0]
@@ -225,6 +411,7 @@ class Run:
         calls = _with_ids(choice.message.tool_calls or [], self.turns)
         if not calls:
             return []
+        calls[: len(started)] = started
         if choice.finish_reason == "length" and not all(_is_json(c) for c in calls):
             raise ToolCallsTruncatedError(
                 "The model ran out of tokens while writing tool-call arguments; raise "
@@ -245,21 +432,65 @@ class Run:
             self.tool_choice = "auto"
         return calls
 
-    async def _run_tools(self, calls: list[ToolCall]) -> list[ToolResult]:
+    async def _run_tools(self, calls: list[ToolCall], emit: Emit, *, live: bool) -> None:
+        """Run a turn's calls; their results are emitted as they finish when `live`, else in
+        call order once all have."""
         try:
-            results = await self.execute(calls, self._context)
+            results = await self._executed(calls, emit if live else None)
         except BaseException as error:
             # On errors and cancellation too, every call gets its tool message.
-            done = finished(error)
-            self.messages.extend(_answer_or_cancel(call, done, i) for i, call in enumerate(calls))
+            self._answer_all(calls, error, finished(error))
             raise
+        if not live:
+            for result in results:
+                emit(result)
+        self._record(calls, results)
+
+    async def _executed(
+        self, calls: Sequence[ToolCall] | AsyncIterable[ToolCall], report: Report | None
+    ) -> list[ToolResult]:
+        """`execute`'s results, each reported once: as it finished, or at the end for those
+        an `Execute` did not report."""
+        if report is None:
+            return await self.execute(calls, self._context)
+        told: set[int] = set()
+
+        def tell(result: ToolResult) -> None:
+            told.add(id(result))
+            report(result)
+
+        results = await self.execute(calls, self._context, report=tell)
+        for result in results:
+            if id(result) not in told:
+                report(result)
+        return results
+
+    def _record(self, calls: list[ToolCall], results: list[ToolResult]) -> None:
+        """The tool messages of a turn whose calls all ended, in call order."""
         self.messages.extend(
             ToolMessage(content=result.content, tool_call_id=call.id)
             for call, result in zip(calls, results, strict=True)
         )
         self.tool_results.extend(results)
         self._count_errors(results)
-        return results
+
+    def _answer_all(
+        self, calls: Sequence[ToolCall], error: BaseException, done: Sequence[ToolResult | None]
+    ) -> list[str]:
+        """Answer every call of a turn that `error` ended: with its result among `done` if it
+        finished, else as cancelled. `error.ran_tool_calls` names (and this returns) the ids
+        of those that finished."""
+        ran: list[str] = []
+        for i, call in enumerate(calls):
+            result = _finished_result(call, done, i)
+            if result is None:
+                self.messages.append(ToolMessage(content=CANCELLED, tool_call_id=call.id))
+            else:
+                self.messages.append(ToolMessage(content=result.content, tool_call_id=call.id))
+                ran.append(call.id)
+        with contextlib.suppress(AttributeError):  # an exception class with __slots__
+            error.ran_tool_calls = tuple(ran)  # type: ignore[attr-defined]
+        return ran
 
     def _context(self, call: ToolCall) -> ToolContext[Any]:
         return ToolContext(
@@ -323,18 +554,38 @@ class Run:
             error.usage = self.usage
 
 
-def _cancelled(call: ToolCall) -> ToolMessage:
-    return ToolMessage(content=CANCELLED, tool_call_id=call.id)
-
-
-def _answer_or_cancel(call: ToolCall, finished: Sequence[ToolResult | None], i: int) -> ToolMessage:
-    """The tool message of a call whose turn failed: its result if it finished, else cancelled."""
+def _finished_result(
+    call: ToolCall, finished: Sequence[ToolResult | None], i: int
+) -> ToolResult | None:
+    """The result of the `i`th call of a turn that failed, if it finished."""
     result = finished[i] if i < len(finished) else None
     # `is`: an error that went through another run (an agent inside a tool) may carry the
     # results of that run's calls, which are not this turn's.
     if result is None or result.call is not call:
-        return _cancelled(call)
-    return ToolMessage(content=result.content, tool_call_id=call.id)
+        return None
+    return result
+
+
+def _say_which_ran(error: AsyncToolError, ran: list[str], stopped: list[str]) -> None:
+    """Add to the message of an error that ended an eager turn which of its calls had run."""
+    note = f" [eager_tools: ran {', '.join(ran) or 'none'}"
+    note += f"; cancelled {', '.join(stopped)}]" if stopped else "]"
+    if isinstance(error, APIError):
+        error.message += note  # what its str() shows
+    error.args = (f"{error.args[0] if error.args else ''}{note}", *error.args[1:])
+
+
+def _reasoning_in(delta: ChoiceDelta) -> str | None:
+    """The reasoning text a delta adds: `reasoning_content` (DeepSeek, Moonshot, Qwen, older
+    vLLM) or `reasoning` (OpenRouter, Groq, Ollama, vLLM), which the delta struct does not
+    name, so that the plain chunk stays cheap: it is there only on a delta that came with
+    unnamed fields. vLLM has sent both with the same text; `reasoning_content` wins."""
+    if delta.reasoning_content is not None:
+        return delta.reasoning_content
+    if not extras(delta):
+        return None
+    text = getattr(delta, "reasoning", None)
+    return text if isinstance(text, str) else None
 
 
 def _transcript(input: str | Sequence[Any], instructions: str | None) -> list[Message]:
@@ -380,13 +631,18 @@ def _first_message_calls(completion: ChatCompletion) -> list[ToolCall]:
 
 
 def _with_ids(calls: list[ToolCall], turn: int) -> list[ToolCall]:
-    """The calls, with an id made up for any a provider sent without one."""
-    if all(call.id for call in calls):
-        return calls
-    return [
-        call if call.id else msgspec.structs.replace(call, id=f"call_{turn}_{i}")
-        for i, call in enumerate(calls)
-    ]
+    """The calls (a new list), with an id made up for any a provider sent without one."""
+    return [call if call.id else _with_id(call, turn, i) for i, call in enumerate(calls)]
+
+
+def _with_id(call: ToolCall, turn: int, position: int) -> ToolCall:
+    return msgspec.structs.replace(call, id=_made_up_id(turn, position))
+
+
+def _made_up_id(turn: int, position: int) -> str:
+    """The id of a call a provider sent without one: the same in every event and the
+    transcript."""
+    return f"call_{turn}_{position}"
 
 
 def _is_json(call: ToolCall) -> bool:
