@@ -238,27 +238,28 @@ class Run:
 
                 group.start_soon(execute)
                 try:
-                    with feed:  # closed: the last call is given
-                        completion = await self._read_eagerly(stream, emit, started, feed)
-                        calls = await self._calls_of(completion, emit, started)
-                        for call in calls[len(started) :]:
-                            feed.send_nowait(call)
+                    completion = await self._read_eagerly(stream, emit, started, feed)
+                    calls = await self._calls_of(completion, emit, started)
+                    for call in calls[len(started) :]:
+                        feed.send_nowait(call)
+                    feed.close()  # the last call is given: `execute` ends when they have
                 except anyio.get_cancelled_exc_class():
                     raise  # the tools' failure stopped the reading, or the run is cancelled
                 except BaseException as exc:
                     failed.append(exc)
                     group.cancel_scope.cancel()
         except BaseException as exc:  # the run is cancelled
-            self._answer_started(exc, stream, started, calls, ended)
+            self._answer_started(exc, stream, started, calls, _finished_of(ended, results))
             raise
         finally:
+            feed.close()
             given.close()
         cancelled = anyio.get_cancelled_exc_class()
         error = next(iter(failed), None) or next(
             (e for e in ended if not isinstance(e, cancelled)), None
         )
         if error is not None:
-            self._answer_started(error, stream, started, calls, ended)
+            self._answer_started(error, stream, started, calls, _finished_of(ended, results))
             raise error
         if calls:
             self._record(calls, results)
@@ -298,7 +299,8 @@ class Run:
         parallel calls would otherwise start one cut short. That one waits for the end."""
         for position in range(first, end):
             call = stream.tool_call(0, position)
-            if not _is_json(call):
+            # No text yet is not `{}`: its fragments may still come, after the next call's.
+            if not call.function.arguments or not _is_json(call):
                 return
             yield call if call.id else _with_id(call, self.turns, position)
 
@@ -308,7 +310,7 @@ class Run:
         stream: ChatStream,
         started: list[ToolCall],
         calls: list[ToolCall] | None,
-        ended: list[BaseException],
+        done: Sequence[ToolResult | None],
     ) -> None:
         """Keep the transcript whole after an eager turn failed: the calls that started are
         in an assistant message (the one the turn made, or the partial one), each answered;
@@ -321,7 +323,7 @@ class Run:
             calls = started
         if not calls:
             return
-        ran = self._answer_all(calls, error, finished(ended[0]) if ended else ())
+        ran = self._answer_all(calls, error, done)
         if started and isinstance(error, AsyncToolError):
             stopped = [call.id for call in calls if call.id not in ran]
             _say_which_ran(error, ran, stopped)
@@ -552,6 +554,14 @@ class Run:
         error.messages = self.messages
         if isinstance(error, AgentError | OutputError):
             error.usage = self.usage
+
+
+def _finished_of(
+    ended: list[BaseException], results: list[ToolResult]
+) -> Sequence[ToolResult | None]:
+    """The results of an eager turn's calls that finished: those the error that ended
+    `execute` carries, or all of them when it ended well."""
+    return finished(ended[0]) if ended else results
 
 
 def _finished_result(
