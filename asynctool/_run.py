@@ -12,22 +12,14 @@ otherwise the answer is final. An error or a cancellation in the middle of a tur
 leaves every call answered: with its result if it finished, else as cancelled.
 
 A turn tells what happens through `emit`, a plain callable. A plain turn has nothing to show
-while it runs, so its events are collected and yielded when it is over. A streamed turn has:
-its text, reasoning and argument fragments as they arrive, and each call's result as it
-finishes, while the others still run. It runs in a worker task of its own (`_relay`), and
-its events come through a memory object stream, because the generator must not yield inside
-the task group those need (anyio documents why); the relay cancels and joins the worker
-when the generator is left, so no task outlives a turn, and leaving early or cancelling stops
-the tools and closes the HTTP response (read inside `async with`).
-
-With `eager_tools`, a streamed turn gives each call to `Execute` as soon as it is complete,
-which the Chat Completions stream shows one way only: the next call began (or the stream
-ended). Nothing in the format marks one call's arguments as whole (the Responses API has
-an event for it; chat chunks do not), and a JSON object that closes is not one: a provider
-that interleaves the fragments of parallel calls may close one and add to it later, so a
-call whose arguments do not parse waits for the end. The limits and hooks apply as to any
-call; `max_tool_calls_per_turn` is checked as calls begin, so a turn that goes over it stops
-there, and no call past the limit starts.
+while it runs, so its events are collected and yielded when it is over. A streamed turn
+(`_live.LiveTurn`) has: its text, reasoning and argument fragments as they arrive, each call's
+result as it finishes while the others still run, and with `eager_tools` calls that start
+before the stream ends. It runs in a worker task of its own (`_relay`), and its events come
+through a memory object stream, because the generator must not yield inside the task group
+that needs (anyio documents why); the relay cancels and joins the worker when the generator
+is left, so no task outlives a turn, and leaving early or cancelling stops the tools and
+closes the HTTP response (read inside `async with`).
 
 The loop does no I/O of its own. It is given frozen settings (`RunSettings`) and the two things
 a run does to the world, as callables: `Send` a request (a `ChatCompletion`, or a `ChatStream`
@@ -41,21 +33,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Mapping, Sequence
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import msgspec
 
 from ._events import (
     AgentEvent,
-    ReasoningDelta,
     RunCompleted,
     RunResult,
-    TextDelta,
-    ToolCallArgumentsDelta,
     ToolCallReady,
     ToolCallStarted,
     ToolResult,
@@ -75,16 +62,15 @@ from ._exceptions import (
     ToolCallsTruncatedError,
     ToolErrorLimitExceeded,
 )
-from ._lossless import convert, extras, wire_extras
+from ._live import Emit, LiveTurn, is_json, with_id
+from ._lossless import convert, wire_extras
 from ._relay import relayed
 from ._request import ChatCompletionRequest, StreamOptions, checked_messages
 from ._seam import Execute, Report, RunSettings, Send, finished
 from ._tools import ToolContext
 from ._types import (
     ChatCompletion,
-    ChatCompletionChunk,
     ChatCompletionMessage,
-    ChoiceDelta,
     DeveloperMessage,
     Message,
     SystemMessage,
@@ -96,14 +82,10 @@ from ._types import (
 )
 
 if TYPE_CHECKING:
-    from anyio.streams.memory import MemoryObjectSendStream
-
-    from ._stream import ChatStream
+    pass
 
 __all__ = ["Run"]
 
-Emit: TypeAlias = Callable[[AgentEvent], None]
-"""How a turn tells what happens: the caller collects the events, or relays them live."""
 
 logger = logging.getLogger("asynctool")
 
@@ -191,142 +173,11 @@ class Run:
         if isinstance(sent, ChatCompletion):
             for call in _first_message_calls(sent):
                 emit(ToolCallStarted(id=call.id, name=call.function.name, turn=self.turns))
-            calls = await self._calls_of(sent, emit)
+            calls = await self.calls_of(sent, emit)
             if calls:
-                await self._run_tools(calls, emit, live=False)
-        elif self.settings.eager_tools:
-            await self._eager_turn(sent, emit)
+                await self.run_tools(calls, emit, live=False)
         else:
-            async with sent:
-                sent.watch_arguments()
-                async for chunk in sent:
-                    self._chunk_events(chunk, sent, emit)
-                completion = await sent.get_final_completion()
-            calls = await self._calls_of(completion, emit)
-            if calls:
-                await self._run_tools(calls, emit, live=True)
-
-    async def _eager_turn(self, stream: ChatStream, emit: Emit) -> None:
-        """A streamed turn whose calls start as soon as they are complete (`eager_tools`).
-
-        The calls go to `execute` one by one, through a memory object stream, while the
-        response is still read; both run in a task group that this turn enters and leaves
-        (in the relay's worker task, which yields nothing). If the turn fails before its
-        assistant message is in the transcript, the calls still running are cancelled and the
-        transcript gets the assistant message with the calls that started, each answered.
-        """
-        started: list[ToolCall] = []
-        calls: list[ToolCall] | None = None  # set once the assistant message is appended
-        results: list[ToolResult] = []
-        ended: list[BaseException] = []  # what ended `execute` early, with what finished
-        failed: list[BaseException] = []  # what ended the reading
-        feed, given = anyio.create_memory_object_stream[ToolCall](math.inf)
-        try:
-            async with anyio.create_task_group() as group:
-
-                async def execute() -> None:
-                    try:
-                        results.extend(await self._executed(given, emit))
-                    except anyio.get_cancelled_exc_class() as exc:
-                        ended.append(exc)
-                        raise
-                    except BaseException as exc:
-                        # A hook's bug, a handler's error, an interrupt: the turn ends with it,
-                        # raised below, bare (out of the task group it would come wrapped).
-                        ended.append(exc)
-                        group.cancel_scope.cancel()
-
-                group.start_soon(execute)
-                try:
-                    completion = await self._read_eagerly(stream, emit, started, feed)
-                    calls = await self._calls_of(completion, emit, started)
-                    for call in calls[len(started) :]:
-                        feed.send_nowait(call)
-                    feed.close()  # the last call is given: `execute` ends when they have
-                except anyio.get_cancelled_exc_class():
-                    raise  # the tools' failure stopped the reading, or the run is cancelled
-                except BaseException as exc:
-                    failed.append(exc)
-                    group.cancel_scope.cancel()
-        except BaseException as exc:  # the run is cancelled
-            self._answer_started(exc, stream, started, calls, _finished_of(ended, results))
-            raise
-        finally:
-            feed.close()
-            given.close()
-        cancelled = anyio.get_cancelled_exc_class()
-        error = next(iter(failed), None) or next(
-            (e for e in ended if not isinstance(e, cancelled)), None
-        )
-        if error is not None:
-            self._answer_started(error, stream, started, calls, _finished_of(ended, results))
-            raise error
-        if calls:
-            self._record(calls, results)
-
-    async def _read_eagerly(
-        self,
-        stream: ChatStream,
-        emit: Emit,
-        started: list[ToolCall],
-        feed: MemoryObjectSendStream[ToolCall],
-    ) -> ChatCompletion:
-        """Read the stream, giving each call to `feed` once it is complete: the next call
-        began (the Chat Completions stream has no other sign that a call is whole)."""
-        cap = self.settings.max_tool_calls_per_turn
-
-        def begins(position: int) -> None:
-            if position >= cap:
-                raise ToolCallLimitExceeded(
-                    f"The model began more than max_tool_calls_per_turn={cap} tool calls in "
-                    f"one turn; the stream was closed at call {position + 1}",
-                    completion=stream.snapshot(),
-                )
-            for call in self._complete_calls(stream, len(started), position):
-                started.append(call)
-                emit(ToolCallReady(call=call, turn=self.turns))
-                feed.send_nowait(call)
-
-        async with stream:
-            stream.watch_arguments()
-            async for chunk in stream:
-                self._chunk_events(chunk, stream, emit, begins)
-            return await stream.get_final_completion()
-
-    def _complete_calls(self, stream: ChatStream, first: int, end: int) -> Iterator[ToolCall]:
-        """The calls from `first` to `end` (the ones a later call follows), in order, up to
-        the first whose arguments do not parse: a provider that interleaves the fragments of
-        parallel calls would otherwise start one cut short. That one waits for the end."""
-        for position in range(first, end):
-            call = stream.tool_call(0, position)
-            # No text yet is not `{}`: its fragments may still come, after the next call's.
-            if not call.function.arguments or not _is_json(call):
-                return
-            yield call if call.id else _with_id(call, self.turns, position)
-
-    def _answer_started(
-        self,
-        error: BaseException,
-        stream: ChatStream,
-        started: list[ToolCall],
-        calls: list[ToolCall] | None,
-        done: Sequence[ToolResult | None],
-    ) -> None:
-        """Keep the transcript whole after an eager turn failed: the calls that started are
-        in an assistant message (the one the turn made, or the partial one), each answered;
-        the error says which ran."""
-        if calls is None:
-            if not started:
-                return  # nothing ran: the turn leaves no trace, as any failed request
-            message = stream.snapshot().choices[0].message
-            self.messages.append(assistant_message(message, tool_calls=started))
-            calls = started
-        if not calls:
-            return
-        ran = self._answer_all(calls, error, done)
-        if started and isinstance(error, AsyncToolError):
-            stopped = [call.id for call in calls if call.id not in ran]
-            _say_which_ran(error, ran, stopped)
+            await LiveTurn(self, sent, emit).play()
 
     def _request(self) -> ChatCompletionRequest:
         return msgspec.structs.replace(
@@ -337,36 +188,7 @@ class Run:
             stream_options=_with_usage(self.base.stream_options) if self.stream else None,
         )
 
-    def _chunk_events(
-        self,
-        chunk: ChatCompletionChunk,
-        stream: ChatStream,
-        emit: Emit,
-        begins: Callable[[int], None] | None = None,
-    ) -> None:
-        """Emit what a chunk shows; `begins(position)` is told of each call it begins, first."""
-        turn = self.turns
-        for choice in chunk.choices:
-            if choice.index == 0:
-                delta = choice.delta
-                if delta.content:
-                    emit(TextDelta(text=delta.content, turn=turn))
-                if reasoning := _reasoning_in(delta):
-                    emit(ReasoningDelta(text=reasoning, turn=turn))
-        # Which call a fragment belongs to is the accumulator's rule, not one of the loop's
-        # own: the events then name exactly the calls the turn's completion holds.
-        for call in stream.calls_started_by(chunk):
-            if call.choice == 0:
-                if begins is not None:
-                    begins(call.position)
-                id = call.id or _made_up_id(turn, call.position)
-                emit(ToolCallStarted(id=id, name=call.name, turn=turn))
-        for added in stream.arguments_added_by(chunk):
-            if added.choice == 0:
-                id = added.id or _made_up_id(turn, added.position)
-                emit(ToolCallArgumentsDelta(id=id, name=added.name, delta=added.text, turn=turn))
-
-    async def _calls_of(
+    async def calls_of(
         self, completion: ChatCompletion, emit: Emit, started: Sequence[ToolCall] = ()
     ) -> list[ToolCall]:
         """The turn's calls, ready to run (the assistant message appended), after its hook;
@@ -414,7 +236,7 @@ class Run:
         if not calls:
             return []
         calls[: len(started)] = started
-        if choice.finish_reason == "length" and not all(_is_json(c) for c in calls):
+        if choice.finish_reason == "length" and not all(is_json(c) for c in calls):
             raise ToolCallsTruncatedError(
                 "The model ran out of tokens while writing tool-call arguments; raise "
                 "max_tokens or max_completion_tokens",
@@ -434,21 +256,21 @@ class Run:
             self.tool_choice = "auto"
         return calls
 
-    async def _run_tools(self, calls: list[ToolCall], emit: Emit, *, live: bool) -> None:
+    async def run_tools(self, calls: list[ToolCall], emit: Emit, *, live: bool) -> None:
         """Run a turn's calls; their results are emitted as they finish when `live`, else in
         call order once all have."""
         try:
-            results = await self._executed(calls, emit if live else None)
+            results = await self.executed(calls, emit if live else None)
         except BaseException as error:
             # On errors and cancellation too, every call gets its tool message.
-            self._answer_all(calls, error, finished(error))
+            self.answer_all(calls, error, finished(error))
             raise
         if not live:
             for result in results:
                 emit(result)
-        self._record(calls, results)
+        self.record(calls, results)
 
-    async def _executed(
+    async def executed(
         self, calls: Sequence[ToolCall] | AsyncIterable[ToolCall], report: Report | None
     ) -> list[ToolResult]:
         """`execute`'s results, each reported once: as it finished, or at the end for those
@@ -467,7 +289,7 @@ class Run:
                 report(result)
         return results
 
-    def _record(self, calls: list[ToolCall], results: list[ToolResult]) -> None:
+    def record(self, calls: list[ToolCall], results: list[ToolResult]) -> None:
         """The tool messages of a turn whose calls all ended, in call order."""
         self.messages.extend(
             ToolMessage(content=result.content, tool_call_id=call.id)
@@ -476,7 +298,7 @@ class Run:
         self.tool_results.extend(results)
         self._count_errors(results)
 
-    def _answer_all(
+    def answer_all(
         self, calls: Sequence[ToolCall], error: BaseException, done: Sequence[ToolResult | None]
     ) -> list[str]:
         """Answer every call of a turn that `error` ended: with its result among `done` if it
@@ -491,7 +313,7 @@ class Run:
                 self.messages.append(ToolMessage(content=result.content, tool_call_id=call.id))
                 ran.append(call.id)
         with contextlib.suppress(AttributeError):  # an exception class with __slots__
-            error.ran_tool_calls = tuple(ran)  # type: ignore[attr-defined]
+            setattr(error, "ran_tool_calls", tuple(ran))  # noqa: B010 - any exception
         return ran
 
     def _context(self, call: ToolCall) -> ToolContext[Any]:
@@ -556,14 +378,6 @@ class Run:
             error.usage = self.usage
 
 
-def _finished_of(
-    ended: list[BaseException], results: list[ToolResult]
-) -> Sequence[ToolResult | None]:
-    """The results of an eager turn's calls that finished: those the error that ended
-    `execute` carries, or all of them when it ended well."""
-    return finished(ended[0]) if ended else results
-
-
 def _finished_result(
     call: ToolCall, finished: Sequence[ToolResult | None], i: int
 ) -> ToolResult | None:
@@ -574,28 +388,6 @@ def _finished_result(
     if result is None or result.call is not call:
         return None
     return result
-
-
-def _say_which_ran(error: AsyncToolError, ran: list[str], stopped: list[str]) -> None:
-    """Add to the message of an error that ended an eager turn which of its calls had run."""
-    note = f" [eager_tools: ran {', '.join(ran) or 'none'}"
-    note += f"; cancelled {', '.join(stopped)}]" if stopped else "]"
-    if isinstance(error, APIError):
-        error.message += note  # what its str() shows
-    error.args = (f"{error.args[0] if error.args else ''}{note}", *error.args[1:])
-
-
-def _reasoning_in(delta: ChoiceDelta) -> str | None:
-    """The reasoning text a delta adds: `reasoning_content` (DeepSeek, Moonshot, Qwen, older
-    vLLM) or `reasoning` (OpenRouter, Groq, Ollama, vLLM), which the delta struct does not
-    name, so that the plain chunk stays cheap: it is there only on a delta that came with
-    unnamed fields. vLLM has sent both with the same text; `reasoning_content` wins."""
-    if delta.reasoning_content is not None:
-        return delta.reasoning_content
-    if not extras(delta):
-        return None
-    text = getattr(delta, "reasoning", None)
-    return text if isinstance(text, str) else None
 
 
 def _transcript(input: str | Sequence[Any], instructions: str | None) -> list[Message]:
@@ -642,27 +434,7 @@ def _first_message_calls(completion: ChatCompletion) -> list[ToolCall]:
 
 def _with_ids(calls: list[ToolCall], turn: int) -> list[ToolCall]:
     """The calls (a new list), with an id made up for any a provider sent without one."""
-    return [call if call.id else _with_id(call, turn, i) for i, call in enumerate(calls)]
-
-
-def _with_id(call: ToolCall, turn: int, position: int) -> ToolCall:
-    return msgspec.structs.replace(call, id=_made_up_id(turn, position))
-
-
-def _made_up_id(turn: int, position: int) -> str:
-    """The id of a call a provider sent without one: the same in every event and the
-    transcript."""
-    return f"call_{turn}_{position}"
-
-
-def _is_json(call: ToolCall) -> bool:
-    try:
-        msgspec.json.decode(call.function.arguments or "{}")
-    except (msgspec.DecodeError, RecursionError):
-        # Nested too deep to decode (msgspec raises RecursionError long before it could see
-        # whether the text ends): not known to be whole, and no tool could decode it either.
-        return False
-    return True
+    return [call if call.id else with_id(call, turn, i) for i, call in enumerate(calls)]
 
 
 def _is_forcing(tool_choice: str | Mapping[str, Any] | None) -> bool:

@@ -416,7 +416,7 @@ async def test_a_stream_that_fails_cancels_what_runs_and_says_what_ran(
                 if isinstance(event, ToolResult) and event.call.id == "b":
                     b_result_seen.set()
     error = info.value
-    assert error.ran_tool_calls == ("b",)  # type: ignore[attr-defined]
+    assert error.ran_tool_calls == ("b",)
     assert "ran b; cancelled a" in str(error)
     # The transcript: the calls that started, each answered; `c` never started.
     messages = stream_.messages
@@ -461,7 +461,7 @@ async def test_going_past_the_call_limit_stops_the_turn_where_it_is(
                 if isinstance(event, ToolResult):
                     a_result_seen.set()
     assert "max_tool_calls_per_turn=2" in str(info.value) and "ran a]" in str(info.value)
-    assert info.value.ran_tool_calls == ("a",)  # type: ignore[attr-defined]
+    assert info.value.ran_tool_calls == ("a",)
     # No call past the limit started, nor the one it completed: at most limit - 1 run early.
     assert [e.call.id for e in seen if isinstance(e, ToolCallReady)] == ["a"]
     assert ("ToolCallStarted", "c") not in kinds(seen)

@@ -221,7 +221,7 @@ def test_settings_are_frozen() -> None:
 
 def test_the_loop_imports_neither_its_agent_nor_the_world() -> None:
     """The loop reaches the client and the tools only through the callables it is given."""
-    for name in ("_run.py", "_seam.py"):
+    for name in ("_run.py", "_seam.py", "_live.py", "_relay.py"):
         source = (Path(asynctool.__file__).parent / name).read_text()
         imported = {
             node.module
