@@ -23,7 +23,7 @@ worker and waits for it, shielded, before it goes on. The turn's own cleanup (ca
 tools, closing its response, answering every call in the transcript) has then run.
 
 The worker is an asyncio task, joined as just said, because no task group can be kept open
-across a generator's yields; aiohttp already ties the client to asyncio.
+across a generator's yields; the HTTP transport already ties the client to asyncio.
 """
 
 from __future__ import annotations
