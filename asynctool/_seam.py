@@ -10,8 +10,9 @@ between them, and imports none of them.
 they finished in. Two things are asked of it only when the run streams: to `report` each
 result as it finishes (the live `ToolResult` events), and, with `eager_tools`, to take the
 calls as they become ready (an async iterable that ends when the turn's last call is given)
-rather than all at once, starting each as it comes. A step that cannot report or take calls
-one by one may wait for them all and report at the end: the transcript is the same.
+rather than all at once, starting each as it comes. A step that cannot do either may wait
+for every call and return: the loop reports the results it was not told of when it returns,
+and the transcript is the same; only the events come later.
 """
 
 from __future__ import annotations
