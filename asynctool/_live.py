@@ -91,13 +91,18 @@ class LiveTurn:
 
     def _show(self, chunk: ChatCompletionChunk, begins: Callable[[int], None] | None) -> None:
         emit, turn = self.emit, self.turn
+        calls = False
         for choice in chunk.choices:
+            delta = choice.delta
+            calls = calls or delta.tool_calls is not None
             if choice.index == 0:
-                delta = choice.delta
                 if delta.content:
                     emit(TextDelta(text=delta.content, turn=turn))
-                if reasoning := reasoning_in(delta):
-                    emit(ReasoningDelta(text=reasoning, turn=turn))
+                if delta.reasoning_content is not None or extras(delta):
+                    if reasoning := reasoning_in(delta):
+                        emit(ReasoningDelta(text=reasoning, turn=turn))
+        if not calls:
+            return  # a chunk without call fragments started no call and added no arguments
         # Which call a fragment belongs to is the accumulator's rule, not one of the loop's
         # own: the events then name exactly the calls the turn's completion holds.
         for call in self.stream.calls_started_by(chunk):
