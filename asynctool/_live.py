@@ -7,10 +7,12 @@ The calls then run through the run's `Execute`, which reports each result as it 
 
 With `eager_tools`, each call is given to `Execute` as soon as it is complete, which the Chat
 Completions stream shows one way only: the next call began (or the stream ended). Nothing in
-the format marks one call's arguments as whole (the Responses API has an event for that; chat
-chunks do not), and a JSON object that closes is no such sign: a provider that interleaves the
-fragments of parallel calls can close one and add to another, and the one whose text does not
-parse yet waits for the end, with every call after it (calls start in call order). The
+the format marks one call's arguments as whole (the Responses API has an event for that,
+`response.function_call_arguments.done`; chat chunks have none), and a JSON object that closes
+is no such sign: a provider that interleaves the fragments of parallel calls can close one
+and add to another. So a call whose text does not parse yet waits for the end, with every
+call after it (calls start in call order). A call is taken as the accumulator has it, which
+may be up to a batch of chunks ahead of the events handed out. The
 calls go to `Execute` through a memory object stream while the response is still read; both
 run in a task group this turn enters and leaves in its own task (the relay's worker, which
 yields nothing; see `_relay`).
