@@ -65,7 +65,7 @@ async def relayed(
         finally:
             send.close()
 
-    worker = asyncio.get_running_loop().create_task(work())
+    worker = asyncio.get_running_loop().create_task(work(), name="asynctool turn")
     try:
         while True:
             try:

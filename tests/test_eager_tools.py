@@ -540,3 +540,26 @@ async def test_leaving_early_cancels_a_call_that_started_mid_stream(
         and not getattr(t.get_coro(), "__qualname__", "").startswith("RequestHandler.")
     ]
     assert [t for t in leftover if "respond" not in repr(t)] == []
+
+
+async def test_an_interrupt_from_an_early_call_is_raised_bare(
+    server: LocalServer, client: AsyncClient, released: anyio.Event
+) -> None:
+    @tool
+    async def stop() -> str:
+        """The user pressed Ctrl-C while it ran."""
+        raise KeyboardInterrupt
+
+    server.script(
+        paced(ROLE, opening(0, "a", "stop"), arguments(0, "{}"), opening(1, "b", "add"), released)
+    )
+    agent = Agent(client, model="m", tools=[stop, add], eager_tools=True)
+    stream_ = agent.run_stream("go")
+    with anyio.fail_after(LIMIT), pytest.raises(KeyboardInterrupt) as info:
+        async with stream_ as events:
+            async for _ in events:
+                pass
+    assert type(info.value) is KeyboardInterrupt  # not inside an exception group
+    assert [type(m) for m in stream_.messages] == [UserMessage, AssistantMessage, ToolMessage]
+    assert_transcript_valid(stream_.messages)
+    assert connections_in_use(client) == 0
