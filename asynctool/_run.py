@@ -141,11 +141,17 @@ class Run:
                         "was still calling tools"
                     )
                 self.turns += 1
-                turn = relayed(self._turn) if self.stream else self._turn_then_events()
-                # Closed here, not by the garbage collector: leaving early stops the turn's
-                # tools and closes its response.
-                async with aclosing(turn) as events:
-                    async for event in events:
+                if self.stream:
+                    # Closed here, not by the garbage collector: leaving early stops the
+                    # turn's tools and closes its response.
+                    async with aclosing(relayed(self._turn)) as live:
+                        async for event in live:
+                            yield event
+                else:
+                    # A plain turn has nothing to show while it is under way.
+                    events: list[AgentEvent] = []
+                    await self._turn(events.append)
+                    for event in events:
                         yield event
                 if self.answer is None:
                     continue  # the turn ran tools: the model is asked again
@@ -157,13 +163,6 @@ class Run:
         except AsyncToolError as error:
             self._attach(error)
             raise
-
-    async def _turn_then_events(self) -> AsyncGenerator[AgentEvent, None]:
-        """A plain turn's events, once it is over: nothing shows while it is under way."""
-        events: list[AgentEvent] = []
-        await self._turn(events.append)
-        for event in events:
-            yield event
 
     async def _turn(self, emit: Emit) -> None:
         """One turn: send the transcript, take the answer, run its calls; `self.answer` is the
@@ -235,7 +234,8 @@ class Run:
         calls = _with_ids(choice.message.tool_calls or [], self.turns)
         if not calls:
             return []
-        calls[: len(started)] = started
+        if started:
+            calls = [*started, *calls[len(started) :]]
         if choice.finish_reason == "length" and not all(is_json(c) for c in calls):
             raise ToolCallsTruncatedError(
                 "The model ran out of tokens while writing tool-call arguments; raise "
@@ -260,7 +260,10 @@ class Run:
         """Run a turn's calls; their results are emitted as they finish when `live`, else in
         call order once all have."""
         try:
-            results = await self.executed(calls, emit if live else None)
+            if live:
+                results = await self.executed(calls, emit)
+            else:  # the plain run's way, one frame shorter: nothing to report
+                results = await self.execute(calls, self._context)
         except BaseException as error:
             # On errors and cancellation too, every call gets its tool message.
             self.answer_all(calls, error, finished(error))
@@ -271,12 +274,10 @@ class Run:
         self.record(calls, results)
 
     async def executed(
-        self, calls: Sequence[ToolCall] | AsyncIterable[ToolCall], report: Report | None
+        self, calls: Sequence[ToolCall] | AsyncIterable[ToolCall], report: Report
     ) -> list[ToolResult]:
         """`execute`'s results, each reported once: as it finished, or at the end for those
         an `Execute` did not report."""
-        if report is None:
-            return await self.execute(calls, self._context)
         told: set[int] = set()
 
         def tell(result: ToolResult) -> None:
@@ -433,7 +434,9 @@ def _first_message_calls(completion: ChatCompletion) -> list[ToolCall]:
 
 
 def _with_ids(calls: list[ToolCall], turn: int) -> list[ToolCall]:
-    """The calls (a new list), with an id made up for any a provider sent without one."""
+    """The calls, with an id made up for any a provider sent without one."""
+    if all(call.id for call in calls):
+        return calls
     return [call if call.id else with_id(call, turn, i) for i, call in enumerate(calls)]
 
 
