@@ -339,8 +339,8 @@ def _watch(
     """Record the argument text `fragment` added to `call`, once the call has a name."""
     if named:
         text = "".join(call.arguments)  # with any that came before the name
-    elif call.name is None or fragment.function is None:
-        return
+    elif not call.name or fragment.function is None:
+        return  # a call counts from its name (see `StartedCall`)
     else:
         text = fragment.function.arguments or ""
     if text:

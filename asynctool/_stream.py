@@ -127,9 +127,9 @@ class ChatStream(AsyncCloseable):
     def calls_started_by(self, chunk: ChatCompletionChunk) -> list[StartedCall]:
         """The tool calls `chunk` started: those one of its fragments gave a name.
 
-        For events as the stream goes; ask for every chunk, in the order they came. The
-        accumulator decides which call a fragment belongs to, so these are exactly the calls
-        of the final completion.
+        For events as the stream goes; ask for every chunk that has tool-call fragments (no
+        other starts a call), in the order they came. The accumulator decides which call a
+        fragment belongs to, so these are exactly the calls of the final completion.
         """
         started = self._accumulator.started_calls
         first = end = self._calls_reported
@@ -148,8 +148,8 @@ class ChatStream(AsyncCloseable):
         """The argument text `chunk` added to calls that have a name, by the accumulator's
         rule of which call a fragment is of (after `watch_arguments`; else always empty).
 
-        Ask for every chunk, in the order they came, after `calls_started_by`: a call's
-        text concatenates to its final `arguments`.
+        Ask as for `calls_started_by`, after it: a call's text concatenates to its final
+        `arguments`.
         """
         added = self._accumulator.added_arguments
         if not added:
