@@ -119,6 +119,7 @@ class LiveTurn:
                 emit(ToolCallArgumentsDelta(id=id, name=added.name, delta=added.text, turn=turn))
 
     async def _play_eagerly(self) -> None:
+        """Read the stream while the calls complete so far run (see the module docstring)."""
         results: list[ToolResult] = []
         ended: list[BaseException] = []  # what ended `execute` early, with what finished
         failed: list[BaseException] = []  # what ended the reading
