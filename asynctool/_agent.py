@@ -72,6 +72,7 @@ class AgentOptions(ParseParams, total=False):
     tool_error_handler: ToolErrorHandler
     max_result_chars: int
     output_retries: int
+    eager_tools: bool
 
 
 class Agent(Generic[OutputT]):
@@ -110,6 +111,9 @@ class Agent(Generic[OutputT]):
             `result.output` is the parsed value.
         output_retries: how many times an answer that does not parse is sent back, with the
             reason, for the model to fix, before `OutputValidationError`.
+        eager_tools: in `run_stream`, start each tool call as soon as its arguments are
+            complete (the next call began) instead of when the whole answer has streamed.
+            The hooks and limits apply as to any call. `run` is not changed by it.
         **params: any other request field of `create` (`temperature`, `max_tokens`, ...).
     """
 
@@ -156,6 +160,7 @@ class Agent(Generic[OutputT]):
         max_result_chars: int = 100_000,
         output_type: type[Any] | None = None,
         output_retries: int = 1,
+        eager_tools: bool = False,
         **params: Any,
     ) -> None:
         self.client = client
@@ -171,6 +176,7 @@ class Agent(Generic[OutputT]):
         self.accept_finish_reasons = frozenset(accept_finish_reasons)
         self.tool_choice = tool_choice
         self.reset_tool_choice = reset_tool_choice
+        self.eager_tools = _flag("eager_tools", eager_tools)
         self.after_response = _hook("after_response", after_response, ("completion",))
         self.params = {"parallel_tool_calls": parallel_tool_calls, **params}
         self.output: OutputSpec[Any] | None = None
@@ -235,6 +241,7 @@ class Agent(Generic[OutputT]):
             after_response=self.after_response,
             output=self.output,
             output_retries=self.output_retries,
+            eager_tools=self.eager_tools,
         )
 
     def _start(self, input: str | Sequence[Any], deps: Any, *, stream: bool) -> Run:
@@ -381,6 +388,12 @@ def _is_async_callable(fn: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - the method itself is what is asked about
     )
+
+
+def _flag(name: str, value: bool) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidRequestError(name, f"expected True or False, got {value!r}")
+    return value
 
 
 def _positive(name: str, value: int) -> int:

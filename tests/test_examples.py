@@ -183,11 +183,35 @@ async def test_parallel_tools_run_concurrently(
     assert elapsed < 3 * 0.5  # one after the other, the calls alone would take 1.5 s
 
 
-async def test_streaming_events_come_in_order(demo: ModelServer) -> None:
+async def test_streaming_events_come_in_order(
+    demo: ModelServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(_tools, "SIMULATED_LATENCY", 0.1)  # the delivery service is the slow one
     seen = await load("streaming_events").main(demo.base_url)
-    assert seen[:4] == ["ToolCallStarted", "TurnCompleted", "ToolCallReady", "ToolResult"]
-    assert set(seen[4:-2]) == {"TextDelta"} and len(seen) > 7
-    assert seen[-2:] == ["TurnCompleted", "RunCompleted"]
+    kinds = [kind for i, kind in enumerate(seen) if i == 0 or seen[i - 1] != kind]
+    assert kinds == [
+        "ToolCallStarted",  # get_delivery_date
+        "ToolCallArgumentsDelta",
+        "ToolCallReady",  # eager: the next call began, so this one is whole
+        "ToolCallStarted",  # get_local_time
+        "ToolCallArgumentsDelta",
+        "TurnCompleted",
+        "ToolCallReady",
+        "ToolResult",
+        "TextDelta",
+        "TurnCompleted",
+        "RunCompleted",
+    ]
+    assert seen.count("ToolResult") == 2
+    printed = capsys.readouterr().out
+    # Each result as its call finishes: the clock, asked second, answers first.
+    assert printed.index("get_local_time returned") < printed.index("get_delivery_date returned")
+    assert '[turn 1] the model writes a call to get_delivery_date: {"order_id":' in printed
+    # The transcript keeps the calls' order.
+    second = demo.requests[1].messages
+    assert [m["tool_call_id"] for m in second if m["role"] == "tool"] == [
+        c["id"] for c in second[-3]["tool_calls"]
+    ]
 
 
 async def test_tool_choice_forces_a_call(demo: ModelServer) -> None:
