@@ -73,3 +73,17 @@ def test_the_tool_stack_is_imported_on_first_use() -> None:
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'NoSuchThing'"):
         asynctool.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_the_mcp_sdk_is_imported_only_with_asynctool_mcp() -> None:
+    script = (
+        "import sys, asynctool\n"
+        "from asynctool import Agent, tool\n"
+        "print(sorted(m for m in ('mcp', 'mcp_types', 'jsonschema', 'httpx2') if m in sys.modules))\n"
+        "import asynctool.mcp\n"
+        "print('mcp' in sys.modules, 'jsonschema' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "True True"]
