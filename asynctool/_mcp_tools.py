@@ -14,11 +14,11 @@ shown and told.
   and a failure is worded as `_arguments` words a function tool's (`add: argument `a`: expected
   an integer, got "q"`), so the model fixes its call as it would any other.
 - **Results** (https://modelcontextprotocol.io/specification/2025-11-25/server/tools#tool-result):
-  text blocks joined by newlines; `structuredContent` as JSON, in place of the text blocks (the
-  spec has a tool that returns structured content also return it serialized in a text block,
-  which would say it twice); images, audio and blobs described by type and size, never dumped
-  as base64 into the conversation; an embedded text resource with its URI and text; a resource
-  link by its URI.
+  text blocks joined by newlines; `structuredContent` as compact JSON when no text block comes
+  with it (the spec has a tool that returns structured content also return it serialized in a
+  text block, which is then what the model reads, once, as the server wrote it for a model);
+  images, audio and blobs described by type and size, never dumped as base64 into the
+  conversation; an embedded text resource with its URI and text; a resource link by its URI.
 """
 
 from __future__ import annotations
@@ -183,12 +183,11 @@ class ArgumentChecker:
 
 def result_text(content: list[Any], structured: Any) -> str:
     """A `tools/call` result's content blocks (and structured content) as one text."""
-    parts = [] if structured is None else [msgspec.json.encode(structured).decode()]
+    has_text = any(block.type == "text" for block in content)
+    # Structured content without a text block saying it: the JSON is the only text there is.
+    parts = [] if has_text or structured is None else [msgspec.json.encode(structured).decode()]
     for block in content:
-        if block.type == "text" and structured is None:
-            parts.append(block.text)
-        elif block.type != "text":
-            parts.append(_described(block))
+        parts.append(block.text if block.type == "text" else _described(block))
     return "\n".join(parts)
 
 

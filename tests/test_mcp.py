@@ -9,6 +9,7 @@ Cancellation: https://modelcontextprotocol.io/specification/2025-11-25/basic/uti
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -55,22 +56,35 @@ async def test_a_call_reaches_the_server_and_its_result_comes_back_as_text(log: 
         add = next(t for t in await server.list_tools() if t.name == "add")
         result = await add.run('{"a": 2, "b": 40}')
 
-    assert result == '{"result":42}'  # structured content, as JSON
+    assert result == "42"  # the text block, which says what the structured content says
     assert named(log, "add") == [
         {"event": "add", "pid": named(log, "add")[0]["pid"], "a": 2, "b": 40}
     ]
 
 
-async def test_structured_content_is_json_and_a_null_optional_argument_is_left_out(
+async def test_a_null_optional_argument_is_left_out_so_the_servers_default_applies(
     log: Path,
 ) -> None:
     async with stdio(log) as server:
         forecast = next(t for t in await server.list_tools() if t.name == "forecast")
         result = await forecast.run('{"city": "Lyon", "days": null, "unit": "celsius"}')
 
-    assert result == '{"city":"Lyon","days":2,"celsius":[12.5,12.5]}'
+    # The server's text block: its structured content, serialized by the server.
+    assert json.loads(result) == {"city": "Lyon", "days": 2, "celsius": [12.5, 12.5]}
     (seen,) = named(log, "forecast")
     assert (seen["city"], seen["days"], seen["unit"]) == ("Lyon", 2, "celsius")  # days: the default
+
+
+async def test_structured_content_without_a_text_block_is_sent_as_json(log: Path) -> None:
+    async with stdio(log) as server:
+        measurements = next(t for t in await server.list_tools() if t.name == "measurements")
+        result = await measurements.run("{}")
+
+    assert result.splitlines() == [
+        '{"station":"Brest","celsius":[11.5,12.0]}',
+        "[image: image/png, 100 bytes]",
+    ]
+    assert len(named(log, "measurements")) == 1
 
 
 async def test_images_audio_and_resources_are_described_not_dumped(log: Path) -> None:
@@ -147,8 +161,8 @@ async def test_a_value_outside_an_enum_names_the_choices(log: Path) -> None:
 async def test_a_prefix_renames_the_tools_and_calls_them_by_their_own_names(log: Path) -> None:
     async with stdio(log, prefix="calc") as server:
         tools = {tool.name: tool for tool in await server.list_tools()}
-        assert await tools["calc_add"].run('{"a": 1, "b": 1}') == '{"result":2}'
-        assert await tools["calc_add"](a=3, b=4) == '{"result":7}'  # a Tool is callable
+        assert await tools["calc_add"].run('{"a": 1, "b": 1}') == "2"
+        assert await tools["calc_add"](a=3, b=4) == "7"  # a Tool is callable
 
     assert tools["calc_add"].definition["function"]["name"] == "calc_add"
     assert "add" not in tools
@@ -166,7 +180,7 @@ async def test_a_cancelled_call_is_cancelled_on_the_server(log: Path) -> None:
         await wait_for(lambda: bool(named(log, "slow cancelled")))
         # The session is still good for the next call.
         add = next(t for t in await server.list_tools() if t.name == "add")
-        assert await add.run('{"a": 1, "b": 2}') == '{"result":3}'
+        assert await add.run('{"a": 1, "b": 2}') == "3"
     assert named(log, "slow finished") == []
 
 
@@ -223,7 +237,7 @@ async def test_env_and_cwd_reach_the_subprocess(log: Path, tmp_path: Path) -> No
         sys.executable, [str(script)], env={"GREETING": "bonjour"}, cwd=folder
     ) as server:
         (where,) = await server.list_tools()
-        assert await where.run("{}") == f'{{"result":"{folder} bonjour"}}'
+        assert await where.run("{}") == f"{folder} bonjour"
 
 
 def test_bad_constructor_arguments_are_refused_at_once() -> None:
@@ -246,8 +260,8 @@ async def test_over_http_the_tools_are_listed_and_called_with_the_headers_given(
         server = MCPServerHTTP(url, headers={"Authorization": secret, "X-Team": "docs"})
         async with server:
             tools = {tool.name: tool for tool in await server.list_tools()}
-            assert await tools["add"].run('{"a": 5, "b": 6}') == '{"result":11}'
-            assert await tools["headers"].run("{}") == '{"result":"seen"}'
+            assert await tools["add"].run('{"a": 5, "b": 6}') == "11"
+            assert await tools["headers"].run("{}") == "seen"
 
     (seen,) = named(log, "headers")
     assert seen["headers"]["authorization"] == secret

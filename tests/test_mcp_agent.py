@@ -75,8 +75,8 @@ async def test_calls_across_two_servers_and_a_local_tool_run_in_one_turn_concurr
     assert "n_add" in names(first) and "s_add" in names(first)
     assert names(first).index("local_rendezvous") < names(first).index("n_add")  # local first
     assert tool_messages(result.messages) == {
-        "c1": '{"result":"north met south, local"}',
-        "c2": '{"result":"south met north, local"}',
+        "c1": "north met south, local",
+        "c2": "south met north, local",
         "c3": "local met the others",
     }
     assert [e["me"] for e in named(north_log, "rendezvous")] == ["north"]
@@ -120,7 +120,7 @@ async def test_bad_arguments_go_back_to_the_model_and_the_server_never_sees_them
     assert tool_messages(result.messages) == {
         "c1": 'Error: add: argument `a`: expected an integer, got "one". '
         "Call add again with corrected arguments.",
-        "c2": '{"result":3}',
+        "c2": "3",
     }
     assert [(e["a"], e["b"]) for e in named(log, "add")] == [(1, 2)]
 
@@ -138,7 +138,7 @@ async def test_a_list_change_is_seen_before_the_next_request(serve: Serve, tmp_p
     first, second, _ = server.requests
     assert "extra" not in names(first)
     assert "extra" in names(second)  # the server said its list changed, during the call
-    assert tool_messages(result.messages)["c2"] == '{"result":"HELLO"}'
+    assert tool_messages(result.messages)["c2"] == "HELLO"
     assert named(log, "extra")[0]["word"] == "hello"
 
 
@@ -270,6 +270,6 @@ async def test_an_http_server_in_an_agent(serve: Serve, tmp_path: Path) -> None:
                     events.append(event)
 
     assert [e.call.id for e in events if isinstance(e, ToolCallReady)] == ["c1", "c2"]
-    assert tool_messages(stream.messages)["c1"] == '{"result":42}'
+    assert tool_messages(stream.messages)["c1"] == "42"
     assert named(log, "headers")[0]["headers"]["authorization"] == "Bearer sk-docs-0123456789"
     assert "docs_add" in names(server.requests[0])

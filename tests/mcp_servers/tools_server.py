@@ -95,6 +95,18 @@ def mixed() -> list[mcp_types.ContentBlock]:
 
 
 @app.tool()
+def measurements() -> mcp_types.CallToolResult:
+    """Structured content with no text block beside it, and a chart."""
+    record("measurements")
+    return mcp_types.CallToolResult(
+        content=[
+            mcp_types.ImageContent(data=base64.b64encode(PNG).decode(), mime_type="image/png")
+        ],
+        structured_content={"station": "Brest", "celsius": [11.5, 12.0]},
+    )
+
+
+@app.tool()
 async def slow(label: str) -> str:
     """Waits until it is cancelled (30 s at most)."""
     record("slow started", label=label)
