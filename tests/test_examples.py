@@ -210,9 +210,10 @@ async def test_resume_transcript_sends_the_saved_conversation(
 async def test_mcp_tools_offers_the_servers_tools_beside_its_own(demo: ModelServer) -> None:
     result = await load("mcp_tools").main(demo.base_url)
     offered = [t["function"]["name"] for t in demo.requests[0].json["tools"]]
-    assert offered == ["get_local_time", "get_weather"]  # the local tool, then the server's
+    assert offered == ["get_local_time", "get_forecast"]  # the local tool, then the server's
     ran = {(r.call.function.name, r.content) for r in result.tool_results}
-    assert ("get_weather", "Paris: 18 °C, clear (sample data from the MCP server)") in ran
+    forecast = "Paris: 18 °C and clear tomorrow (sample data from the MCP server)"
+    assert ("get_forecast", forecast) in ran
     assert any(name == "get_local_time" and "Tokyo" in content for name, content in ran)
     tool_messages = [m for m in demo.requests[1].messages if m["role"] == "tool"]
     assert len(tool_messages) == len(result.tool_results) == 4
@@ -256,7 +257,7 @@ EXPECTED_OUTPUT = {
     "chat_bot": "[chat 2] bo: What's the weather in Oslo?",
     "extract_record": "Contact(name='Ada Lovelace', email='ada@example.com', company=None)",
     "json_mode": "The answer is not the JSON asked for",
-    "mcp_tools": "get_weather: Paris: 18 °C, clear (sample data from the MCP server)",
+    "mcp_tools": "get_forecast: Paris: 18 °C and clear tomorrow (sample data from the MCP server)",
     "parallel_tools": "3 calls of 1.0 s each",
     "resume_transcript": "Resumed with 5 messages",
     "sse_service": 'get_weather(location="Boston") returned',

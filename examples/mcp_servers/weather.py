@@ -7,13 +7,13 @@ app = MCPServer("weather")
 
 
 @app.tool()
-def get_weather(location: str) -> str:
-    """Get the current weather in a given location (sample data).
+def get_forecast(location: str) -> str:
+    """Get the weather forecast for a given location (sample data).
 
     Args:
         location: The city, e.g. Paris.
     """
-    return f"{location}: 18 °C, clear (sample data from the MCP server)"
+    return f"{location}: 18 °C and clear tomorrow (sample data from the MCP server)"
 
 
 if __name__ == "__main__":
