@@ -38,7 +38,7 @@ import os
 import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import anyio
 import httpx2
@@ -152,12 +152,13 @@ class _MCPServer(ToolSource):
         raise NotImplementedError
 
     def _failure(self, exc: BaseException) -> str:
-        """What went wrong, for a message: the exception's own words, redacted."""
-        return _reason(exc)
+        """What went wrong, for a message (the exception's own words, and what the server
+        said: its stderr, its HTTP answer)."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------- the session
 
-    async def __aenter__(self) -> _MCPServer:
+    async def __aenter__(self) -> Self:
         if self._client is not None:
             raise MCPServerError(f"{self.describe()} is already connected")
         stack = contextlib.AsyncExitStack()
@@ -348,6 +349,8 @@ class MCPServerStdio(_MCPServer):
 
     def _failure(self, exc: BaseException) -> str:
         reason = _reason(exc)
+        if reason == "MCPError: Connection closed":  # the SDK's words when stdout ends
+            reason = "the server closed the connection (has its process ended?)"
         stderr = self._stderr_tail()
         return f"{reason}; its stderr ended with:\n{stderr}" if stderr else reason
 

@@ -240,6 +240,43 @@ async def test_env_and_cwd_reach_the_subprocess(log: Path, tmp_path: Path) -> No
         assert await where.run("{}") == f"{folder} bonjour"
 
 
+async def test_tools_whose_names_no_api_takes_are_left_out_with_a_warning(
+    log: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with stdio(log, "--odd-names") as server:
+        names = [tool.name for tool in server.listed_tools()]
+    assert "add" in names and "has space" not in names and "x" * 65 not in names
+    assert "tool 'has space' left out: a name sent to the model must be 1 to 64" in caplog.text
+
+
+async def test_entering_twice_and_listing_a_dead_server_are_clear_errors(log: Path) -> None:
+    server = stdio(log)
+    async with server:
+        assert repr(server) == f"MCPServerStdio({server.command!r}, {server.args!r}, prefix=None)"
+        add = next(t for t in server.listed_tools() if t.name == "add")
+        assert repr(add) == f"MCPTool(name='add', strict=True, server={server!r})"
+        with pytest.raises(MCPServerError, match="is already connected"):
+            await server.__aenter__()
+        die = next(t for t in server.listed_tools() if t.name == "die")
+        with pytest.raises(ToolError):
+            await die.run("{}")
+        with pytest.raises(MCPServerError, match="could not list its tools: the server closed"):
+            await server.list_tools()
+    with pytest.raises(MCPServerError, match="not connected"):
+        await add.run('{"a": 1, "b": 2}')
+
+
+async def test_cancelled_while_entering_it_leaves_nothing_connected(log: Path) -> None:
+    server = stdio(log)
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        async with server:
+            pass  # pragma: no cover
+    assert scope.cancelled_caught
+    with pytest.raises(MCPServerError, match="not connected"):
+        server.listed_tools()
+
+
 def test_bad_constructor_arguments_are_refused_at_once() -> None:
     with pytest.raises(ToolError, match="args: expected a list of strings"):
         MCPServerStdio("python", "server.py")  # type: ignore[arg-type]

@@ -243,6 +243,18 @@ async def test_a_server_that_dies_mid_run_becomes_an_error_tool_message(
     assert named(log, "add") == []
 
 
+async def test_a_server_with_no_tools_sends_no_tools_and_no_tool_choice(
+    serve: Serve, tmp_path: Path
+) -> None:
+    server, client = await serve(text("Nothing to call."))
+    async with stdio(tmp_path / "server.log", "--empty") as mcp:
+        agent = Agent(client, model="m", tools=[mcp], tool_choice="auto")
+        result = await agent.run("Hi.")
+    assert result.output == "Nothing to call."
+    assert "tools" not in server.requests[0].json
+    assert "tool_choice" not in server.requests[0].json
+
+
 async def test_a_server_not_entered_is_a_clear_error_when_the_run_starts(
     serve: Serve, tmp_path: Path
 ) -> None:

@@ -166,6 +166,12 @@ if __name__ == "__main__":
     if "--crash" in sys.argv:
         print("cannot start: the configuration is missing", file=sys.stderr, flush=True)
         sys.exit(2)
+    if "--empty" in sys.argv:  # a server with no tools at all
+        for listed in anyio.run(app.list_tools):
+            app.remove_tool(listed.name)
+    if "--odd-names" in sys.argv:  # names no OpenAI-compatible API takes
+        app.add_tool(add, name="has space")
+        app.add_tool(add, name="x" * 65)
     record("started")
     if "--http" in sys.argv:
         port = int(sys.argv[sys.argv.index("--http") + 1])
