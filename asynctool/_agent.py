@@ -8,6 +8,7 @@ settings, frozen, and the agent's ways of acting: its client sends the requests,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
@@ -41,6 +42,7 @@ from ._output import OutputSpec
 from ._request import ChatCompletionRequest, ParseParams, build_body
 from ._run import Run
 from ._seam import AfterResponse, Execute, RunSettings, Send
+from ._sources import RunTools, ToolSource, split_sources
 from ._tools import Tool, ToolRegistry
 from ._tracing import AgentTrace, start_agent
 from ._types import (
@@ -81,7 +83,9 @@ class Agent(Generic[OutputT]):
     Args:
         client: the `AsyncClient` to send requests with.
         model: the model name.
-        tools: `Tool`s (or plain functions, made into tools) or a `ToolRegistry`.
+        tools: `Tool`s (or plain functions, made into tools) or a `ToolRegistry`; also tool
+            sources such as MCP servers (`asynctool.mcp`), whose tools are listed again
+            before every request.
         name: what traces call the agent: its runs are `invoke_agent {name}` spans.
         instructions: a system message put first in every run that does not start with one.
         max_turns: the most requests one run may make; `MaxTurnsExceeded` past it.
@@ -142,7 +146,7 @@ class Agent(Generic[OutputT]):
         client: AsyncClient,
         *,
         model: str,
-        tools: ToolRegistry | Iterable[Tool[..., Any] | Callable[..., Any]] = (),
+        tools: ToolRegistry | Iterable[Tool[..., Any] | Callable[..., Any] | ToolSource] = (),
         name: str = "asynctool",
         instructions: str | None = None,
         max_turns: int = 10,
@@ -168,7 +172,11 @@ class Agent(Generic[OutputT]):
         if not isinstance(name, str) or not name:
             raise InvalidRequestError("name", f"expected a non-empty str, got {name!r}")
         self.name = name
-        self.registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
+        self.sources: list[ToolSource] = []
+        if not isinstance(tools, ToolRegistry):
+            self.sources, local = split_sources(tools)
+            tools = ToolRegistry(local)
+        self.registry = tools
         self.instructions = instructions
         self.max_turns = _positive("max_turns", max_turns)
         self.max_tool_errors = _positive("max_tool_errors", max_tool_errors)
@@ -253,7 +261,12 @@ class Agent(Generic[OutputT]):
         )
         # Slots are per run: a sync tool's thread left running in one turn counts in the next.
         execute: Execute = functools.partial(self.executor.run, slots=self.executor.slots())
-        return Run(self.settings(), input, deps, send=send, execute=execute, stream=stream)
+        settings = self.settings()
+        if self.sources:  # their tools, listed again before each request (_sources.py)
+            tools = RunTools(self.registry, self.sources, self.executor)
+            settings = dataclasses.replace(settings, request=tools.first_request(settings.request))
+            send, execute = tools.send(send), tools.execute()
+        return Run(settings, input, deps, send=send, execute=execute, stream=stream)
 
     async def run(self, input: str | Sequence[Any], *, deps: Any = None) -> RunResult[OutputT]:
         """Run to the final answer.

@@ -9,6 +9,7 @@ AsyncToolError
 │   ├── UnknownToolError         a model called a tool that is not registered
 │   └── ToolTimeoutError         a tool did not finish within its timeout
 ├── SchemaError                  a type with no JSON Schema, or none in strict mode (a TypeError)
+├── MCPServerError               an MCP server could not be started or reached (asynctool.mcp)
 ├── AgentError                   a run that cannot go on; carries the transcript so far
 │   ├── MaxTurnsExceeded
 │   ├── ToolCallLimitExceeded    more calls in one answer than max_tool_calls_per_turn
@@ -71,6 +72,7 @@ __all__ = [
     "InternalServerError",
     "InvalidRequestError",
     "LengthFinishReasonError",
+    "MCPServerError",
     "MaxTurnsExceeded",
     "NotFoundError",
     "OutputError",
@@ -151,6 +153,13 @@ class ToolArgumentsError(ToolError, ValueError):
         self.tool = tool
         self.path = path
         super().__init__(message)
+
+
+class MCPServerError(AsyncToolError):
+    """An MCP server (`asynctool.mcp`) could not be started or reached, or could not list its
+    tools. The message names the command or the URL and says what the server said (its stderr,
+    its HTTP status); never a header's value.
+    """
 
 
 class AgentError(AsyncToolError):

@@ -235,6 +235,51 @@ def test_main_in_process_json() -> None:
     assert report["turns"] == 1 and report["output"].endswith(NOTICE)
 
 
+WEATHER_SERVER = ROOT / "examples" / "mcp_servers" / "weather.py"
+
+
+def test_mcp_starts_the_server_and_its_tools_join_the_demos() -> None:
+    command = f"{sys.executable} {WEATHER_SERVER}"
+    code, out, err = run_main(
+        "--json", "--mcp", command, "--prompt", "What is the forecast for Lyon?"
+    )
+    assert (code, err) == (0, "")
+    report = json.loads(out)
+    calls = [c["function"] for m in report["messages"] for c in m.get("tool_calls") or []]
+    assert {"name": "get_forecast", "arguments": '{"location":"Lyon"}'} in calls
+    tool_messages = [m["content"] for m in report["messages"] if m["role"] == "tool"]
+    assert "Lyon: 18 °C and clear tomorrow (sample data from the MCP server)" in tool_messages
+
+
+def test_mcp_shows_the_servers_tools_in_the_banner() -> None:
+    code, out, _ = run_main("--mcp", f"{sys.executable} {WEATHER_SERVER}", "--prompt", "hello")
+    assert code == 0
+    assert f"MCP: the MCP server `{sys.executable} {WEATHER_SERVER}`, with get_forecast." in out
+
+
+def test_mcp_with_a_command_that_cannot_start_is_one_error_line() -> None:
+    code, _, err = run_main("--mcp", "no-such-mcp-command --port 1", "--prompt", "hello")
+    assert code == 1
+    assert err.startswith(
+        f"{PROG}: error: cannot start the MCP server `no-such-mcp-command --port 1`: "
+    )
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_mcp_without_the_sdk_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "asynctool.mcp", None)  # as if the extra were missing
+    code, _, err = run_main("--mcp", "python server.py", "--prompt", "hello")
+    assert code == 1
+    assert "--mcp needs the MCP SDK" in err and "pip install 'asynctool[mcp]'" in err
+
+
+def test_mcp_refuses_a_command_that_is_not_words(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_settings(["--mcp", "python 'unclosed"], {})
+    assert exited.value.code == 2
+    assert "--mcp: cannot split" in capsys.readouterr().err
+
+
 def test_chat_skips_blank_lines_and_stops_at_exit() -> None:
     code, out, _ = run_main(
         "-i",

@@ -294,6 +294,18 @@ async def test_tracing_prints_the_run_s_span_tree(demo: ModelServer) -> None:
     assert sorted(calls) == sorted(line.split("'")[-2] for line in lines[2:4])
 
 
+async def test_mcp_tools_offers_the_servers_tools_beside_its_own(demo: ModelServer) -> None:
+    result = await load("mcp_tools").main(demo.base_url)
+    offered = [t["function"]["name"] for t in demo.requests[0].json["tools"]]
+    assert offered == ["get_local_time", "get_forecast"]  # the local tool, then the server's
+    ran = {(r.call.function.name, r.content) for r in result.tool_results}
+    forecast = "Paris: 18 °C and clear tomorrow (sample data from the MCP server)"
+    assert ("get_forecast", forecast) in ran
+    assert any(name == "get_local_time" and "Tokyo" in content for name, content in ran)
+    tool_messages = [m for m in demo.requests[1].messages if m["role"] == "tool"]
+    assert len(tool_messages) == len(result.tool_results) == 4
+
+
 def test_run_example_uses_the_environment_or_an_embedded_server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -316,8 +328,9 @@ def test_run_example_uses_the_environment_or_an_embedded_server(
 
 def test_every_example_is_short_documented_and_tested() -> None:
     assert NAMES == [
-        "chat_bot", "extract_record", "json_mode", "parallel_tools", "resume_transcript",
-        "sse_service", "streaming_events", "tool_choice", "tracing", "web_agent",
+        "chat_bot", "extract_record", "json_mode", "mcp_tools", "parallel_tools",
+        "resume_transcript", "sse_service", "streaming_events", "tool_choice", "tracing",
+        "web_agent",
     ]  # fmt: skip
     for name in NAMES:
         source = (EXAMPLES / f"{name}.py").read_text()
@@ -332,6 +345,7 @@ EXPECTED_OUTPUT = {
     "chat_bot": "[chat 2] bo: What's the weather in Oslo?",
     "extract_record": "Contact(name='Ada Lovelace', email='ada@example.com', company=None)",
     "json_mode": "The answer is not the JSON asked for",
+    "mcp_tools": "get_forecast: Paris: 18 °C and clear tomorrow (sample data from the MCP server)",
     "parallel_tools": "3 calls of 1.0 s each",
     "resume_transcript": "Resumed with 5 messages",
     "sse_service": 'get_weather(location="Boston") returned',

@@ -112,3 +112,17 @@ def test_without_opentelemetry_requests_and_runs_work_as_before() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["hi", "3", "None", "True"]
+
+
+def test_the_mcp_sdk_is_imported_only_with_asynctool_mcp() -> None:
+    script = (
+        "import sys, asynctool\n"
+        "from asynctool import Agent, tool\n"
+        "print(sorted(m for m in ('mcp', 'mcp_types', 'jsonschema', 'httpx2') if m in sys.modules))\n"
+        "import asynctool.mcp\n"
+        "print('mcp' in sys.modules, 'jsonschema' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "True True"]

@@ -34,6 +34,7 @@ from .. import (
     Usage,
     UserMessage,
 )
+from .._exceptions import MCPServerError
 from ..testing import DemoModel, ModelServer
 from ._options import PROG, Settings, parse_settings
 from ._render import Console, Quiet, printable, since_last_user
@@ -122,8 +123,13 @@ async def _session(settings: Settings, console: Console, stdin: TextIO, stdout: 
         # environment behind the settings' back.
         client = AsyncClient(base_url, settings.api_key or "", auth=settings.auth)
         await stack.enter_async_context(client)
-        agent = build_agent(client, settings.model, **settings.agent_options())
-        console.banner(_banner(settings, base_url, console.symbols.sep))
+        servers = [await stack.enter_async_context(server) for server in _mcp_servers(settings)]
+        agent = build_agent(client, settings.model, extra_tools=servers, **settings.agent_options())
+        banner = _banner(settings, base_url, console.symbols.sep)
+        for server in servers:
+            names = ", ".join(tool.name for tool in server.listed_tools()) or "no tools"
+            banner.append(f"MCP: {server.describe()}, with {names}.")
+        console.banner(banner)
         if settings.interactive:
             await _chat(agent, settings, console, stdin)
             return
@@ -132,6 +138,19 @@ async def _session(settings: Settings, console: Console, stdin: TextIO, stdout: 
         result, elapsed = await _ask(agent, settings.prompt, settings, console)
         if settings.json:
             stdout.write(_report(settings, base_url, result, elapsed) + "\n")
+
+
+def _mcp_servers(settings: Settings) -> list[Any]:
+    """The `--mcp` servers, not yet started; the MCP SDK is imported only when one is asked for."""
+    if not settings.mcp:
+        return []
+    try:
+        from ..mcp import MCPServerStdio
+    except ImportError as exc:
+        raise MCPServerError(
+            f"--mcp needs the MCP SDK ({exc}); install it with pip install 'asynctool[mcp]'"
+        ) from None
+    return [MCPServerStdio(command[0], command[1:]) for command in settings.mcp]
 
 
 async def _chat(agent: Agent[Any], settings: Settings, console: Console, stdin: TextIO) -> None:

@@ -9,6 +9,7 @@ the environment never turns the offline demo into a paid request.
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -30,6 +31,7 @@ examples:
   {PROG} --base-url https://api.openai.com/v1 --api-key "$OPENAI_API_KEY"
   {PROG} --base-url https://api.example.com/v1 --api-key KEY --auth x-api-key --model NAME
   {PROG} --base-url http://127.0.0.1:8080/v1 --max-tokens 200 --stop '<|im_end|>'
+  {PROG} --mcp "python examples/mcp_servers/weather.py" --prompt "Weather in Paris?"
 """
 _MAX_STOPS = 4  # the API's limit on `stop` sequences
 
@@ -49,6 +51,8 @@ class Settings:
         json: print the transcript as JSON instead of the live view.
         max_tokens: the most tokens each answer may have; `None` leaves it to the model.
         stop: strings that end an answer where they appear (not included in it).
+        mcp: MCP servers to start, each a command split into its words; their tools join
+            the demo's own.
     """
 
     prompt: str | None
@@ -61,6 +65,7 @@ class Settings:
     json: bool = False
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
+    mcp: tuple[tuple[str, ...], ...] = ()
 
     @property
     def embedded(self) -> bool:
@@ -105,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STR",
         help=f"end an answer where STR appears (repeatable, up to {_MAX_STOPS})",
     )
+    add(
+        "--mcp",
+        type=_command,
+        action="append",
+        default=[],
+        metavar="COMMAND",
+        help="start an MCP server with this command (stdio) and give the agent its tools; "
+        "repeatable; needs pip install 'asynctool[mcp]'",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--interactive", "-i", action="store_true", help="chat, line by line")
     mode.add_argument("--json", action="store_true", help="print the transcript as JSON")
@@ -135,6 +149,7 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         json=args.json,
         max_tokens=args.max_tokens,
         stop=tuple(args.stop),
+        mcp=tuple(args.mcp),
     )
 
 
@@ -149,6 +164,16 @@ def _stop(value: str) -> str:
     if not value:
         raise argparse.ArgumentTypeError("must not be empty")
     return value
+
+
+def _command(value: str) -> tuple[str, ...]:
+    try:
+        words = tuple(shlex.split(value))
+    except ValueError as exc:  # an unclosed quote
+        raise argparse.ArgumentTypeError(f"cannot split {value!r} into words: {exc}") from exc
+    if not words:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return words
 
 
 def _positive(value: str) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -103,9 +104,13 @@ TOOLS = (get_delivery_date, get_weather, get_local_time)
 """The demo's tools, in the order they are offered to the model."""
 
 
-def build_agent(client: AsyncClient, model: str, **options: Any) -> Agent[Any]:
-    """The demo's agent: its instructions and `TOOLS`; `options` go to `Agent`."""
-    return Agent(client, model=model, tools=TOOLS, instructions=INSTRUCTIONS, **options)
+def build_agent(
+    client: AsyncClient, model: str, *, extra_tools: Sequence[Any] = (), **options: Any
+) -> Agent[Any]:
+    """The demo's agent: its instructions and `TOOLS` (and `extra_tools`, such as MCP
+    servers); `options` go to `Agent`."""
+    tools = [*TOOLS, *extra_tools]
+    return Agent(client, model=model, tools=tools, instructions=INSTRUCTIONS, **options)
 
 
 def find_zone(place: str) -> ZoneInfo:
