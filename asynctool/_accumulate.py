@@ -18,7 +18,9 @@ stream of N tokens costs O(N) in all. The merge rules, field by field:
   `id` is no id. `id`,
   `type` and `name` are taken on first sight, so servers that repeat them on every fragment
   do not duplicate them; `arguments` fragments append. The fragment that names a call is
-  recorded in `started_calls`: the one rule of call identity, for live events too.
+  recorded in `started_calls`: the one rule of call identity, for live events too. Asked to
+  (`watch_arguments`), the accumulator also records which call each argument fragment went
+  to (`added_arguments`), so that a call's live argument text is told by the same rule.
 - `finish_reason`: the last one sent; `logprobs`: token lists append.
 - `usage`: from the last chunk that has it (some servers send a running total on every chunk,
   OpenAI a final chunk with empty `choices`).
@@ -62,7 +64,7 @@ from ._types import (
     Usage,
 )
 
-__all__ = ["ChatCompletionAccumulator", "StartedCall"]
+__all__ = ["AddedArguments", "ChatCompletionAccumulator", "StartedCall"]
 
 
 class _Fragments(list[str]):
@@ -100,6 +102,22 @@ class StartedCall(NamedTuple):
     choice: int
     id: str  # "" while the server has sent none
     name: str
+    position: int  # where the call is in its choice's `tool_calls`, from 0
+
+
+class AddedArguments(NamedTuple):
+    """Argument text a chunk added to a named call, as `watch_arguments` records it.
+
+    A call's records concatenate to its final `arguments`: text that came before the call
+    had a name is recorded with the fragment that named it.
+    """
+
+    chunk: ChatCompletionChunk
+    choice: int
+    position: int  # the call's, as in `StartedCall`
+    id: str  # the call's, as it stands ("" while the server has sent none)
+    name: str
+    text: str
 
 
 class _ToolCallState:
@@ -110,11 +128,13 @@ class _ToolCallState:
         "id",
         "index",
         "name",
+        "position",
         "type",
     )
 
-    def __init__(self, index: int | None, id: str | None) -> None:
+    def __init__(self, index: int | None, id: str | None, position: int = 0) -> None:
         self.index = index
+        self.position = position
         self.id = id
         self.type: str | None = None
         self.name: str | None = None
@@ -137,6 +157,9 @@ class _ToolCallState:
             if function.arguments:
                 self.arguments.append(function.arguments)
         return named
+
+    def started_by(self, chunk: ChatCompletionChunk, choice: int) -> StartedCall:
+        return StartedCall(chunk, choice, self.id or "", self.name or "", self.position)
 
     def merge_extras(self, delta: ChoiceDeltaToolCall) -> None:
         merged_extras(self.extras, delta)
@@ -238,7 +261,7 @@ class _ChoiceState:
         return call
 
     def _new_call(self, index: int | None, id: str | None) -> _ToolCallState:
-        call = _ToolCallState(index, id)
+        call = _ToolCallState(index, id, len(self.tool_calls))
         self.tool_calls.append(call)
         if index is not None:
             self.by_index[index] = call
@@ -305,6 +328,27 @@ def _named(merged: dict[str, Any], names: dict[str, Any]) -> tuple[dict[str, Any
     return {k: v for k, v in merged.items() if k not in named}, named
 
 
+def _watch(
+    watched: list[AddedArguments],
+    chunk: ChatCompletionChunk,
+    choice: int,
+    call: _ToolCallState,
+    fragment: ChoiceDeltaToolCall,
+    named: bool,
+) -> None:
+    """Record the argument text `fragment` added to `call`, once the call has a name."""
+    if named:
+        text = "".join(call.arguments)  # with any that came before the name
+    elif not call.name or fragment.function is None:
+        return  # a call counts from its name (see `StartedCall`)
+    else:
+        text = fragment.function.arguments or ""
+    if text:
+        watched.append(
+            AddedArguments(chunk, choice, call.position, call.id or "", call.name or "", text)
+        )
+
+
 def _extended(tokens: list[TokenLogprob] | None, more: list[TokenLogprob]) -> list[TokenLogprob]:
     if tokens is None:
         return list(more)
@@ -333,6 +377,7 @@ class ChatCompletionAccumulator:
         "_service_tier",
         "_system_fingerprint",
         "_usage",
+        "added_arguments",
         "failed",
         "started_calls",
     )
@@ -351,6 +396,17 @@ class ChatCompletionAccumulator:
         """A choice ended with `finish_reason: "error"`: the provider gave up part way."""
         self.started_calls: list[StartedCall] = []
         """Every tool call named so far, in the order of the fragments that named them."""
+        self.added_arguments: list[AddedArguments] | None = None
+        """With `watch_arguments`, the argument text of every fragment, by call, in order."""
+
+    def watch_arguments(self) -> None:
+        """Record which call each argument fragment goes to from now on (`added_arguments`).
+
+        Off by default: every fragment then takes the slower way through `call_for`, which a
+        stream that nobody watches call by call should not pay for.
+        """
+        if self.added_arguments is None:
+            self.added_arguments = []
 
     def add(self, chunk: ChatCompletionChunk) -> None:
         """Merge one chunk into the completion."""
@@ -381,6 +437,7 @@ class ChatCompletionAccumulator:
         add_content = _UNUSED.content.append
         call_index: object = _UNSET  # only while the call's id, type and name are known
         add_arguments = _UNUSED.content.append
+        watched = self.added_arguments
         touched: list[_Fragments] = []  # the texts to settle at the end
         for chunk in chunks:
             for choice in chunk.choices:
@@ -401,15 +458,31 @@ class ChatCompletionAccumulator:
                                 add_arguments(function.arguments)
                             continue
                         call = state.call_for(fragment)
-                        if call.merge(fragment):
+                        named = call.merge(fragment)
+                        if named:
                             self.started_calls.append(
-                                StartedCall(chunk, state.index, call.id or "", call.name or "")
+                                StartedCall(
+                                    chunk,
+                                    state.index,
+                                    call.id or "",
+                                    call.name or "",
+                                    call.position,
+                                )
                             )
                         touched.append(call.arguments)
+                        if watched is not None:
+                            _watch(watched, chunk, state.index, call, fragment, named)
                         if lossless:
                             call.merge_extras(fragment)
-                        elif call.id is None or call.type is None or call.name is None:
-                            call_index = _UNSET  # a provider's quirk: they may come later
+                        elif (
+                            watched is not None
+                            or call.id is None
+                            or call.type is None
+                            or call.name is None
+                        ):
+                            # Watched, every fragment is recorded here; else a provider's
+                            # quirk: the id, type or name may come later.
+                            call_index = _UNSET
                         else:
                             call_index, add_arguments = call.index, call.arguments.append
                 if (
@@ -450,6 +523,10 @@ class ChatCompletionAccumulator:
                 merged_extras(self._extras, chunk, merge_snapshot)
             for choice in chunk.choices:
                 self._choices[choice.index].merge_extras(choice)
+
+    def tool_call(self, choice: int, position: int) -> ToolCall:
+        """One call as it stands, built alone (the whole completion is not)."""
+        return self._choices[choice].tool_calls[position].build()
 
     def _new_choice(self, index: int) -> _ChoiceState:
         state = self._choices[index] = _ChoiceState(index)

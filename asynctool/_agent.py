@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import weakref
 from collections.abc import (
     Callable,
     Iterable,
@@ -41,6 +42,7 @@ from ._request import ChatCompletionRequest, ParseParams, build_body
 from ._run import Run
 from ._seam import AfterResponse, Execute, RunSettings, Send
 from ._tools import Tool, ToolRegistry
+from ._tracing import AgentTrace, start_agent
 from ._types import (
     Message,
     UserMessage,
@@ -56,6 +58,7 @@ OutputT = TypeVar("OutputT")
 class AgentOptions(ParseParams, total=False):
     """The keywords of `Agent` besides `model` and `output_type` (see `Agent`)."""
 
+    name: str
     instructions: str | None
     max_turns: int
     tool_timeout: float | None
@@ -69,6 +72,7 @@ class AgentOptions(ParseParams, total=False):
     tool_error_handler: ToolErrorHandler
     max_result_chars: int
     output_retries: int
+    eager_tools: bool
 
 
 class Agent(Generic[OutputT]):
@@ -78,6 +82,7 @@ class Agent(Generic[OutputT]):
         client: the `AsyncClient` to send requests with.
         model: the model name.
         tools: `Tool`s (or plain functions, made into tools) or a `ToolRegistry`.
+        name: what traces call the agent: its runs are `invoke_agent {name}` spans.
         instructions: a system message put first in every run that does not start with one.
         max_turns: the most requests one run may make; `MaxTurnsExceeded` past it.
         tool_choice: as in the API; a forced choice (`"required"` or a named function)
@@ -106,6 +111,9 @@ class Agent(Generic[OutputT]):
             `result.output` is the parsed value.
         output_retries: how many times an answer that does not parse is sent back, with the
             reason, for the model to fix, before `OutputValidationError`.
+        eager_tools: in `run_stream`, start each tool call as soon as its arguments are
+            complete (the next call began) instead of when the whole answer has streamed.
+            The hooks and limits apply as to any call. `run` is not changed by it.
         **params: any other request field of `create` (`temperature`, `max_tokens`, ...).
     """
 
@@ -135,6 +143,7 @@ class Agent(Generic[OutputT]):
         *,
         model: str,
         tools: ToolRegistry | Iterable[Tool[..., Any] | Callable[..., Any]] = (),
+        name: str = "asynctool",
         instructions: str | None = None,
         max_turns: int = 10,
         tool_choice: str | Mapping[str, Any] | None = None,
@@ -151,10 +160,14 @@ class Agent(Generic[OutputT]):
         max_result_chars: int = 100_000,
         output_type: type[Any] | None = None,
         output_retries: int = 1,
+        eager_tools: bool = False,
         **params: Any,
     ) -> None:
         self.client = client
         self.model = model
+        if not isinstance(name, str) or not name:
+            raise InvalidRequestError("name", f"expected a non-empty str, got {name!r}")
+        self.name = name
         self.registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
         self.instructions = instructions
         self.max_turns = _positive("max_turns", max_turns)
@@ -163,6 +176,7 @@ class Agent(Generic[OutputT]):
         self.accept_finish_reasons = frozenset(accept_finish_reasons)
         self.tool_choice = tool_choice
         self.reset_tool_choice = reset_tool_choice
+        self.eager_tools = _flag("eager_tools", eager_tools)
         self.after_response = _hook("after_response", after_response, ("completion",))
         self.params = {"parallel_tool_calls": parallel_tool_calls, **params}
         self.output: OutputSpec[Any] | None = None
@@ -227,6 +241,7 @@ class Agent(Generic[OutputT]):
             after_response=self.after_response,
             output=self.output,
             output_retries=self.output_retries,
+            eager_tools=self.eager_tools,
         )
 
     def _start(self, input: str | Sequence[Any], deps: Any, *, stream: bool) -> Run:
@@ -255,7 +270,12 @@ class Agent(Generic[OutputT]):
             APIError and its subclasses: the server or the connection failed; `messages`
             holds the transcript up to it.
         """
-        async for event in self._start(input, deps, stream=False).events():
+        run = self._result_of(self._start(input, deps, stream=False))
+        trace = self._trace()
+        return await (run if trace is None else trace.follow(run))
+
+    async def _result_of(self, run: Run) -> RunResult[OutputT]:
+        async for event in run.events():
             if isinstance(event, RunCompleted):
                 result: RunResult[OutputT] = event.result
                 return result
@@ -267,7 +287,13 @@ class Agent(Generic[OutputT]):
         Use it as `async with agent.run_stream(...) as events: async for event in events:`;
         leaving the block early cancels running tools and closes the open response.
         """
-        return AgentStream(self._start(input, deps, stream=True))
+        run = self._start(input, deps, stream=True)
+        trace = self._trace()
+        return AgentStream(run) if trace is None else _TracedAgentStream(run, trace)
+
+    def _trace(self) -> AgentTrace | None:
+        """The `invoke_agent` span of a run, when a tracer provider is configured."""
+        return start_agent(self.name, self.model, self.client._transport.base_url, self.params.get)
 
 
 class AgentStream(AsyncCloseable):
@@ -299,6 +325,31 @@ class AgentStream(AsyncCloseable):
     async def close(self) -> None:
         """Stop the run: running tools are cancelled and the open response closed."""
         await self._events.aclose()
+
+    aclose = close
+
+
+class _TracedAgentStream(AgentStream):
+    """An `AgentStream` whose steps run under the run's `invoke_agent` span (made only when a
+    tracer provider is configured, so an untraced stream pays nothing per event)."""
+
+    def __init__(self, run: Run, trace: AgentTrace) -> None:
+        super().__init__(run)
+        self._trace = trace
+        weakref.finalize(self, trace.closed).atexit = False  # dropped without being closed
+
+    async def __anext__(self) -> AgentEvent:
+        event = await self._trace.step(super().__anext__())
+        if self.result is not None:
+            self._trace.succeeded(self.result)
+        return event
+
+    async def close(self) -> None:
+        """Stop the run: running tools are cancelled and the open response closed."""
+        try:
+            await self._trace.step(super().close())
+        finally:
+            self._trace.closed()
 
     aclose = close
 
@@ -337,6 +388,12 @@ def _is_async_callable(fn: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - the method itself is what is asked about
     )
+
+
+def _flag(name: str, value: bool) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidRequestError(name, f"expected True or False, got {value!r}")
+    return value
 
 
 def _positive(name: str, value: int) -> int:

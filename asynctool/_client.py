@@ -18,6 +18,7 @@ from ._request import (
     is_output_type,
 )
 from ._stream import ChatStream, ChatStreamManager, ParsedChatStream
+from ._tracing import start_chat
 from ._transport import AuthStyle, Response, Timeout, Transport
 from ._types import ChatCompletion, ParsedChatCompletion
 
@@ -257,6 +258,19 @@ class Completions:
     ) -> ChatCompletion | ChatStream:
         """Send a request that is already checked (the agent builds one per run and reuses it)."""
         body = encode_body(request, extra_body)
+        trace = start_chat(self._client._transport.base_url, request)
+        exchange = self._exchange(request, body, extra_headers, extra_query, timeout)
+        return await (exchange if trace is None else trace.follow(exchange))
+
+    async def _exchange(
+        self,
+        request: ChatCompletionRequest,
+        body: bytes,
+        extra_headers: Mapping[str, str] | None,
+        extra_query: Mapping[str, str | int | float] | None,
+        timeout: float | Timeout | None,
+    ) -> ChatCompletion | ChatStream:
+        """Send the encoded request, and read its answer or open its stream."""
         response = await self._client._post(
             "chat/completions",
             body,
@@ -317,11 +331,15 @@ class Completions:
         query = checked_query(extra_query)
         parse = None if structured is None else structured.parse
 
-        async def open_stream() -> ChatStream:
+        async def exchange() -> ChatStream:
             response = await self._client._post(
                 "chat/completions", body, extra_headers=extra_headers, query=query, timeout=timeout
             )
             return await _open_stream(response, self._client.max_event_size, parse)
+
+        async def open_stream() -> ChatStream:
+            trace = start_chat(self._client._transport.base_url, request)
+            return await (exchange() if trace is None else trace.follow(exchange()))
 
         return ChatStreamManager(open_stream)
 

@@ -97,9 +97,14 @@ class AsyncToolError(Exception):
 
     `messages`: for an error that ended an agent run, the transcript up to it (every tool call
     in it answered), so the conversation can be saved or sent again; empty otherwise.
+    `ran_tool_calls`: for an error that ended a turn while its tool calls ran (with
+    `eager_tools`, also while the answer still streamed), the ids of the calls that ran to
+    the end; their results are in `messages`, and the others of the turn are answered there
+    as cancelled. Empty otherwise.
     """
 
     messages: list[Any] = []  # noqa: RUF012 - replaced per instance, never mutated in place
+    ran_tool_calls: tuple[str, ...] = ()
 
 
 class InvalidRequestError(AsyncToolError, ValueError):
@@ -177,7 +182,11 @@ class MaxTurnsExceeded(AgentError):
 
 
 class ToolCallLimitExceeded(AgentError):
-    """One answer asked for more tool calls than `max_tool_calls_per_turn`; none of them ran."""
+    """One answer asked for more tool calls than `max_tool_calls_per_turn`; none of them ran.
+
+    With `eager_tools`, the calls that were complete before the one past the limit began may
+    have run: `ran_tool_calls` names them, and the transcript keeps their results.
+    """
 
 
 class ToolCallsTruncatedError(AgentError):

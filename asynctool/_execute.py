@@ -17,7 +17,10 @@ This is the one place that decides what becomes a tool message and what propagat
 
 Calls run concurrently in an anyio task group bounded by the run's `Slots`; a tool marked
 `sequential` runs alone, after the others. Results are kept by position, so they (and the
-tool messages) keep the order of the calls, not of completion.
+tool messages) keep the order of the calls, not of completion; `report`, when given, hears
+of each as it finishes. The calls may come all at once or one by one as they become ready
+(an async iterable, for `eager_tools`): each starts when it comes, and a sequential one
+waits for the last call to have come and every other to have finished.
 
 A sync tool cannot be interrupted: past its timeout (or when its run is cancelled) the wait for
 it ends, and its thread runs on. That thread keeps its slot until it returns, so a tool that
@@ -31,7 +34,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -40,8 +43,9 @@ import msgspec
 
 from ._events import ToolResult
 from ._exceptions import ToolArgumentsError, ToolError, ToolTimeoutError, UnknownToolError
-from ._seam import keep_finished
+from ._seam import Report, keep_finished
 from ._tools import Tool, ToolContext, ToolRegistry
+from ._tracing import traced_tool
 from ._types import ToolCall
 
 __all__ = [
@@ -202,20 +206,27 @@ class ToolExecutor:
 
     async def run(
         self,
-        calls: Sequence[ToolCall],
+        calls: Sequence[ToolCall] | AsyncIterable[ToolCall],
         context: Callable[[ToolCall], ToolContext[Any]],
         slots: Slots,
+        *,
+        report: Report | None = None,
     ) -> list[ToolResult]:
-        """Run every call; the results, in call order.
+        """Run every call, each as soon as it comes; the results, in call order.
 
-        What ends the turn (a hook's or handler's error, an interrupt, a cancellation) is
-        raised as it is, carrying the results of the calls that finished (`keep_finished`).
+        `report` is called with each result as it finishes. What ends the turn (a hook's or
+        handler's error, an interrupt, a cancellation) is raised as it is, carrying the
+        results of the calls that finished (`keep_finished`).
         """
-        if len(calls) == 1:  # nothing to run beside it: no task group needed
-            return [await self._run_one(calls[0], context(calls[0]), slots, bounded=False)]
-        results: list[ToolResult | None] = [None] * len(calls)
+        if isinstance(calls, Sequence) and len(calls) == 1:
+            # Nothing to run beside it: no task group needed.
+            result = await self._run_one(calls[0], context(calls[0]), slots, bounded=False)
+            if report is not None:
+                report(result)
+            return [result]
+        results: list[ToolResult | None] = []
         try:
-            await self._run_many(calls, results, context, slots)
+            await self._run_many(calls, results, context, slots, report)
         except BaseException as error:
             keep_finished(error, results)
             raise
@@ -224,18 +235,20 @@ class ToolExecutor:
 
     async def _run_many(
         self,
-        calls: Sequence[ToolCall],
+        calls: Sequence[ToolCall] | AsyncIterable[ToolCall],
         results: list[ToolResult | None],
         context: Callable[[ToolCall], ToolContext[Any]],
         slots: Slots,
+        report: Report | None,
     ) -> None:
+        """Run the calls as they come, in `results` by position (None until each ends)."""
         fatal: list[BaseException] = []
-        alone = [i for i, call in enumerate(calls) if self._is_sequential(call)]
+        alone: list[tuple[int, ToolCall]] = []
         async with anyio.create_task_group() as group:
 
-            async def one(i: int) -> None:
+            async def one(i: int, call: ToolCall) -> None:
                 try:
-                    results[i] = await self._run_one(calls[i], context(calls[i]), slots)
+                    result = await self._run_one(call, context(call), slots)
                 except anyio.get_cancelled_exc_class():
                     raise  # the group's own cancellation, or the run's
                 except BaseException as exc:
@@ -244,14 +257,31 @@ class ToolExecutor:
                     # a BaseExceptionGroup, and an interrupt would also escape the event loop.
                     fatal.append(exc)
                     group.cancel_scope.cancel()
+                    return
+                results[i] = result
+                if report is not None:
+                    report(result)
 
-            for i in range(len(calls)):
-                if i not in alone:
-                    group.start_soon(one, i)
-        for i in alone:
+            def start(call: ToolCall) -> None:
+                results.append(None)
+                if self._is_sequential(call):
+                    alone.append((len(results) - 1, call))
+                else:
+                    group.start_soon(one, len(results) - 1, call)
+
+            if isinstance(calls, Sequence):
+                for call in calls:
+                    start(call)
+            else:
+                async for call in calls:
+                    start(call)
+        for i, call in alone:
             if fatal:
                 break
-            results[i] = await self._run_one(calls[i], context(calls[i]), slots, bounded=False)
+            result = await self._run_one(call, context(call), slots, bounded=False)
+            results[i] = result
+            if report is not None:
+                report(result)
         if fatal:
             raise next((e for e in fatal if isinstance(e, _INTERRUPTS)), fatal[0])
 
@@ -299,7 +329,8 @@ class ToolExecutor:
         started = time.perf_counter()
         is_error = False
         try:
-            value = await self._attempt(call, tool, arguments, context, slot)
+            attempt = self._attempt(call, tool, arguments, context, slot)
+            value = await traced_tool(call, tool, arguments, attempt)
             content = self.render(value)
         except Exception as error:
             value, content, is_error = None, self._error_text(call, error), True

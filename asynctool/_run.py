@@ -1,18 +1,25 @@
 """The agent loop: send the conversation, run the tool calls, feed results back, until an answer.
 
-The loop is written once, as the async generator `Run.events`. `Agent.run` drives it with
-non-stream requests and keeps only the result; `Agent.run_stream` drives it with streaming
-requests and hands every event to the caller. Both build the same transcript.
+The loop is written once, as the async generator `Run.events`, and a turn once, as
+`Run._turn`. `Agent.run` drives it with non-stream requests and keeps only the result;
+`Agent.run_stream` drives it with streaming requests and hands every event to the caller.
+Both build the same transcript.
 
 One turn: send the transcript; if the answer has tool calls (whatever `finish_reason` says:
 providers report `stop` with calls, and `tool_calls` with none), append the assistant message
 as it came, run the calls, append one tool message per call in call order, and go again;
-otherwise the answer is final. The tool messages are appended in a `finally`, so an error or a
-cancellation in the middle of a turn still leaves every call answered.
+otherwise the answer is final. An error or a cancellation in the middle of a turn still
+leaves every call answered: with its result if it finished, else as cancelled.
 
-No task outlives a turn: tools run in a task group that is closed before anything is yielded
-(yielding inside a cancel scope would break it), and a stream is read inside `async with`, so
-leaving early or cancelling closes the HTTP response.
+A turn tells what happens through `emit`, a plain callable. A plain turn has nothing to show
+while it runs, so its events are collected and yielded when it is over. A streamed turn
+(`_live.LiveTurn`) has: its text, reasoning and argument fragments as they arrive, each call's
+result as it finishes while the others still run, and with `eager_tools` calls that start
+before the stream ends. It runs in a worker task of its own (`_relay`), and its events come
+through a memory object stream, because the generator must not yield inside the task group
+that needs (anyio documents why); the relay cancels and joins the worker when the generator
+is left, so no task outlives a turn, and leaving early or cancelling stops the tools and
+closes the HTTP response (read inside `async with`).
 
 The loop does no I/O of its own. It is given frozen settings (`RunSettings`) and the two things
 a run does to the world, as callables: `Send` a request (a `ChatCompletion`, or a `ChatStream`
@@ -24,8 +31,9 @@ the agent nor the executor.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Mapping, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +43,6 @@ from ._events import (
     AgentEvent,
     RunCompleted,
     RunResult,
-    TextDelta,
     ToolCallReady,
     ToolCallStarted,
     ToolResult,
@@ -55,13 +62,14 @@ from ._exceptions import (
     ToolCallsTruncatedError,
     ToolErrorLimitExceeded,
 )
+from ._live import Emit, LiveTurn, is_json, with_id
 from ._lossless import convert, wire_extras
-from ._request import StreamOptions, checked_messages
-from ._seam import Execute, RunSettings, Send, finished
+from ._relay import relayed
+from ._request import ChatCompletionRequest, StreamOptions, checked_messages
+from ._seam import Execute, Report, RunSettings, Send, finished
 from ._tools import ToolContext
 from ._types import (
     ChatCompletion,
-    ChatCompletionChunk,
     ChatCompletionMessage,
     DeveloperMessage,
     Message,
@@ -74,9 +82,10 @@ from ._types import (
 )
 
 if TYPE_CHECKING:
-    from ._stream import ChatStream
+    pass
 
 __all__ = ["Run"]
+
 
 logger = logging.getLogger("asynctool")
 
@@ -120,6 +129,7 @@ class Run:
         self.output_retries = settings.output_retries
         self.base = settings.request
         self.tool_results: list[ToolResult] = []
+        self.answer: ChatCompletion | None = None  # the last turn's, when it called no tool
 
     async def events(self) -> AsyncGenerator[AgentEvent, None]:
         """The loop: yields every event of the run, the last one `RunCompleted`."""
@@ -131,70 +141,66 @@ class Run:
                         "was still calling tools"
                     )
                 self.turns += 1
-                completion: ChatCompletion | None = None
-                # Closed here, not by the garbage collector: leaving early closes the response.
-                async with aclosing(self._request()) as request:
-                    async for event in request:
-                        if isinstance(event, ChatCompletion):
-                            completion = event
-                        else:
+                if self.stream:
+                    # Closed here, not by the garbage collector: leaving early stops the
+                    # turn's tools and closes its response.
+                    async with aclosing(relayed(self._turn)) as live:
+                        async for event in live:
                             yield event
-                assert completion is not None
-                yield self._account(completion)
-                if self.settings.after_response is not None:
-                    await self.settings.after_response(completion)
-                calls = self._tool_calls(completion)
-                if not calls:
-                    result = self._result_of_final_answer(completion)
-                    if result is None:
-                        continue  # the answer did not parse and went back to the model
-                    yield RunCompleted(result=result)
-                    return
-                try:
-                    for call in calls:
-                        yield ToolCallReady(call=call, turn=self.turns)
-                except BaseException:
-                    # Left between the assistant message and its tool messages: answer them.
-                    self.messages.extend(_cancelled(call) for call in calls)
-                    raise
-                for tool_result in await self._run_tools(calls):
-                    yield tool_result
+                else:
+                    # A plain turn has nothing to show while it is under way.
+                    events: list[AgentEvent] = []
+                    await self._turn(events.append)
+                    for event in events:
+                        yield event
+                if self.answer is None:
+                    continue  # the turn ran tools: the model is asked again
+                result = self._result_of_final_answer(self.answer)
+                if result is None:
+                    continue  # the answer did not parse and went back to the model
+                yield RunCompleted(result=result)
+                return
         except AsyncToolError as error:
             self._attach(error)
             raise
 
-    async def _request(self) -> AsyncGenerator[AgentEvent | ChatCompletion, None]:
-        """One request: its live events, then the completion itself."""
-        request = msgspec.structs.replace(
+    async def _turn(self, emit: Emit) -> None:
+        """One turn: send the transcript, take the answer, run its calls; `self.answer` is the
+        answer when it called no tool."""
+        self.answer = None
+        sent = await self.send(self._request())
+        if isinstance(sent, ChatCompletion):
+            for call in _first_message_calls(sent):
+                emit(ToolCallStarted(id=call.id, name=call.function.name, turn=self.turns))
+            calls = await self.calls_of(sent, emit)
+            if calls:
+                await self.run_tools(calls, emit, live=False)
+        else:
+            await LiveTurn(self, sent, emit).play()
+
+    def _request(self) -> ChatCompletionRequest:
+        return msgspec.structs.replace(
             self.base,
             messages=self.messages,
             tool_choice=self.tool_choice if self.base.tools else None,
             stream=True if self.stream else None,
             stream_options=_with_usage(self.base.stream_options) if self.stream else None,
         )
-        sent = await self.send(request)
-        if isinstance(sent, ChatCompletion):
-            for call in _first_message_calls(sent):
-                yield ToolCallStarted(id=call.id, name=call.function.name, turn=self.turns)
-            yield sent
-            return
-        async with sent:
-            async for chunk in sent:
-                for event in self._chunk_events(chunk, sent):
-                    yield event
-            yield await sent.get_final_completion()
 
-    def _chunk_events(self, chunk: ChatCompletionChunk, stream: ChatStream) -> list[AgentEvent]:
-        events: list[AgentEvent] = []
-        for choice in chunk.choices:
-            if choice.index == 0 and choice.delta.content:
-                events.append(TextDelta(text=choice.delta.content, turn=self.turns))
-        # Which call a fragment belongs to is the accumulator's rule, not one of the loop's
-        # own: the events then name exactly the calls the turn's completion holds.
-        for call in stream.calls_started_by(chunk):
-            if call.choice == 0:
-                events.append(ToolCallStarted(id=call.id, name=call.name, turn=self.turns))
-        return events
+    async def calls_of(
+        self, completion: ChatCompletion, emit: Emit, started: Sequence[ToolCall] = ()
+    ) -> list[ToolCall]:
+        """The turn's calls, ready to run (the assistant message appended), after its hook;
+        `started` are those already running."""
+        emit(self._account(completion))
+        if self.settings.after_response is not None:
+            await self.settings.after_response(completion)
+        calls = self._tool_calls(completion, started)
+        if not calls:
+            self.answer = completion
+        for call in calls[len(started) :]:
+            emit(ToolCallReady(call=call, turn=self.turns))
+        return calls
 
     def _account(self, completion: ChatCompletion) -> TurnCompleted:
         usage = completion.usage or Usage()
@@ -208,8 +214,11 @@ class Run:
         )
         return TurnCompleted(turn=self.turns, completion=completion, usage=usage)
 
-    def _tool_calls(self, completion: ChatCompletion) -> list[ToolCall]:
-        """The calls to run, after appending the assistant message that made them."""
+    def _tool_calls(
+        self, completion: ChatCompletion, started: Sequence[ToolCall] = ()
+    ) -> list[ToolCall]:
+        """The calls to run, after appending the assistant message that made them; the calls
+        already `started` stand for the first ones, as the objects that ran."""
         if not completion.choices:
             raise AgentError("The model answered with no choices", completion=completion)
         choice = completion.choices[0]
@@ -225,7 +234,9 @@ class Run:
         calls = _with_ids(choice.message.tool_calls or [], self.turns)
         if not calls:
             return []
-        if choice.finish_reason == "length" and not all(_is_json(c) for c in calls):
+        if started:
+            calls = [*started, *calls[len(started) :]]
+        if choice.finish_reason == "length" and not all(is_json(c) for c in calls):
             raise ToolCallsTruncatedError(
                 "The model ran out of tokens while writing tool-call arguments; raise "
                 "max_tokens or max_completion_tokens",
@@ -245,21 +256,66 @@ class Run:
             self.tool_choice = "auto"
         return calls
 
-    async def _run_tools(self, calls: list[ToolCall]) -> list[ToolResult]:
+    async def run_tools(self, calls: list[ToolCall], emit: Emit, *, live: bool) -> None:
+        """Run a turn's calls; their results are emitted as they finish when `live`, else in
+        call order once all have."""
         try:
-            results = await self.execute(calls, self._context)
+            if live:
+                results = await self.executed(calls, emit)
+            else:  # the plain run's way, one frame shorter: nothing to report
+                results = await self.execute(calls, self._context)
         except BaseException as error:
             # On errors and cancellation too, every call gets its tool message.
-            done = finished(error)
-            self.messages.extend(_answer_or_cancel(call, done, i) for i, call in enumerate(calls))
+            self.answer_all(calls, error, finished(error))
             raise
+        if not live:
+            for result in results:
+                emit(result)
+        self.record(calls, results)
+
+    async def executed(
+        self, calls: Sequence[ToolCall] | AsyncIterable[ToolCall], report: Report
+    ) -> list[ToolResult]:
+        """`execute`'s results, each reported once: as it finished, or at the end for those
+        an `Execute` did not report."""
+        told: set[int] = set()
+
+        def tell(result: ToolResult) -> None:
+            told.add(id(result))
+            report(result)
+
+        results = await self.execute(calls, self._context, report=tell)
+        for result in results:
+            if id(result) not in told:
+                report(result)
+        return results
+
+    def record(self, calls: list[ToolCall], results: list[ToolResult]) -> None:
+        """The tool messages of a turn whose calls all ended, in call order."""
         self.messages.extend(
             ToolMessage(content=result.content, tool_call_id=call.id)
             for call, result in zip(calls, results, strict=True)
         )
         self.tool_results.extend(results)
         self._count_errors(results)
-        return results
+
+    def answer_all(
+        self, calls: Sequence[ToolCall], error: BaseException, done: Sequence[ToolResult | None]
+    ) -> list[str]:
+        """Answer every call of a turn that `error` ended: with its result among `done` if it
+        finished, else as cancelled. `error.ran_tool_calls` names (and this returns) the ids
+        of those that finished."""
+        ran: list[str] = []
+        for i, call in enumerate(calls):
+            result = _finished_result(call, done, i)
+            if result is None:
+                self.messages.append(ToolMessage(content=CANCELLED, tool_call_id=call.id))
+            else:
+                self.messages.append(ToolMessage(content=result.content, tool_call_id=call.id))
+                ran.append(call.id)
+        with contextlib.suppress(AttributeError):  # an exception class with __slots__
+            setattr(error, "ran_tool_calls", tuple(ran))  # noqa: B010 - any exception
+        return ran
 
     def _context(self, call: ToolCall) -> ToolContext[Any]:
         return ToolContext(
@@ -323,18 +379,16 @@ class Run:
             error.usage = self.usage
 
 
-def _cancelled(call: ToolCall) -> ToolMessage:
-    return ToolMessage(content=CANCELLED, tool_call_id=call.id)
-
-
-def _answer_or_cancel(call: ToolCall, finished: Sequence[ToolResult | None], i: int) -> ToolMessage:
-    """The tool message of a call whose turn failed: its result if it finished, else cancelled."""
+def _finished_result(
+    call: ToolCall, finished: Sequence[ToolResult | None], i: int
+) -> ToolResult | None:
+    """The result of the `i`th call of a turn that failed, if it finished."""
     result = finished[i] if i < len(finished) else None
     # `is`: an error that went through another run (an agent inside a tool) may carry the
     # results of that run's calls, which are not this turn's.
     if result is None or result.call is not call:
-        return _cancelled(call)
-    return ToolMessage(content=result.content, tool_call_id=call.id)
+        return None
+    return result
 
 
 def _transcript(input: str | Sequence[Any], instructions: str | None) -> list[Message]:
@@ -383,20 +437,7 @@ def _with_ids(calls: list[ToolCall], turn: int) -> list[ToolCall]:
     """The calls, with an id made up for any a provider sent without one."""
     if all(call.id for call in calls):
         return calls
-    return [
-        call if call.id else msgspec.structs.replace(call, id=f"call_{turn}_{i}")
-        for i, call in enumerate(calls)
-    ]
-
-
-def _is_json(call: ToolCall) -> bool:
-    try:
-        msgspec.json.decode(call.function.arguments or "{}")
-    except (msgspec.DecodeError, RecursionError):
-        # Nested too deep to decode (msgspec raises RecursionError long before it could see
-        # whether the text ends): not known to be whole, and no tool could decode it either.
-        return False
-    return True
+    return [call if call.id else with_id(call, turn, i) for i, call in enumerate(calls)]
 
 
 def _is_forcing(tool_choice: str | Mapping[str, Any] | None) -> bool:

@@ -5,13 +5,21 @@
 its `ToolExecutor`; a test can hand it a script and a recorder, and a workflow engine its own
 steps (a request, a turn of tool calls), with the same loop. This module is the contract
 between them, and imports none of them.
+
+`Execute` is given one turn's calls and returns their results, in call order, whatever order
+they finished in. Two things are asked of it only when the run streams: to `report` each
+result as it finishes (the live `ToolResult` events), and, with `eager_tools`, to take the
+calls as they become ready (an async iterable that ends when the turn's last call is given)
+rather than all at once, starting each as it comes. A step that cannot do either may wait
+for every call and return: the loop reports the results it was not told of when it returns,
+and the transcript is the same; only the events come later.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from ._events import ToolResult
 from ._request import ChatCompletionRequest
@@ -22,7 +30,15 @@ if TYPE_CHECKING:
     from ._output import OutputSpec
     from ._stream import ChatStream
 
-__all__ = ["AfterResponse", "Execute", "RunSettings", "Send", "finished", "keep_finished"]
+__all__ = [
+    "AfterResponse",
+    "Execute",
+    "Report",
+    "RunSettings",
+    "Send",
+    "finished",
+    "keep_finished",
+]
 
 AfterResponse: TypeAlias = Callable[[ChatCompletion], Awaitable[None]]
 """An async hook called with every completion the run receives."""
@@ -31,12 +47,29 @@ Send: TypeAlias = "Callable[[ChatCompletionRequest], Awaitable[ChatCompletion | 
 """Sends one turn's request: a `ChatCompletion`, or with `stream=True` a `ChatStream`, which
 the loop reads inside `async with` and closes."""
 
-Execute: TypeAlias = Callable[
-    [Sequence[ToolCall], Callable[[ToolCall], ToolContext[Any]]], Awaitable[list[ToolResult]]
-]
-"""Runs one turn's calls, each with the context the loop makes for it; one result per call, in
-call order. What it raises ends the run; the calls it finished first go with the error
-(`keep_finished`), and the loop answers the others as cancelled."""
+Report: TypeAlias = Callable[[ToolResult], None]
+"""Told each result of a turn as its call finishes (not async: it only hands the event on)."""
+
+
+class Execute(Protocol):
+    """Runs one turn's calls, each with the context the loop makes for it.
+
+    `calls` is a sequence, or, for a streamed turn with `eager_tools`, an async iterable of
+    the calls as they become ready, in call order, which ends when the last one is given.
+    The result is one `ToolResult` per call, in call order; `report`, when given, is called
+    with each as it finishes. What it raises ends the run: the calls it finished first go
+    with the error (`keep_finished`), and the loop answers the others as cancelled.
+    """
+
+    def __call__(
+        self,
+        calls: Sequence[ToolCall] | AsyncIterable[ToolCall],
+        context: Callable[[ToolCall], ToolContext[Any]],
+        /,
+        *,
+        report: Report | None = None,
+    ) -> Awaitable[list[ToolResult]]: ...
+
 
 _FINISHED = "_asynctool_finished"  # the attribute `keep_finished` sets on an error
 
@@ -60,6 +93,7 @@ class RunSettings:
     after_response: AfterResponse | None = None
     output: OutputSpec[Any] | None = None
     output_retries: int = 1
+    eager_tools: bool = False
 
 
 def keep_finished(error: BaseException, results: Sequence[ToolResult | None]) -> None:

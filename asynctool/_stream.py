@@ -30,7 +30,7 @@ from typing import Generic, TypeVar
 
 import msgspec
 
-from ._accumulate import ChatCompletionAccumulator, StartedCall
+from ._accumulate import AddedArguments, ChatCompletionAccumulator, StartedCall
 from ._closing import AsyncCloseable
 from ._decode import (
     attributed,
@@ -49,7 +49,13 @@ from ._exceptions import (
 from ._lossless import Decoder, extras
 from ._sse import ServerSentEvent, SSEDecoder
 from ._transport import Response
-from ._types import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion, chunk_decoder
+from ._types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ParsedChatCompletion,
+    ToolCall,
+    chunk_decoder,
+)
 
 __all__ = ["ChatStream", "ChatStreamManager", "ParsedChatStream"]
 
@@ -80,6 +86,8 @@ class ChatStream(AsyncCloseable):
         self._ended = False  # nothing more will be read from the network
         self._complete = False  # the server ended the stream properly
         self._calls_reported = 0  # how many of the accumulator's started calls were asked for
+        self._arguments_reported = 0  # and of its added arguments
+        self._trace = response.trace  # None unless an OpenTelemetry SDK records this request
         self.request_id = response.request_id
         """The `x-request-id` of the response, for support requests."""
         self.headers = response.headers
@@ -109,6 +117,8 @@ class ChatStream(AsyncCloseable):
             # until it is garbage-collected, and the server would go on writing.
             self._ended = True
             self._response.close()
+            if self._trace is not None:  # a cancellation; an error or the end was traced
+                self._trace.closed(self._accumulator.completion)
             raise
         return chunk
 
@@ -116,13 +126,15 @@ class ChatStream(AsyncCloseable):
         """Stop reading and release the connection; chunks not yet read are dropped."""
         self._ended = True
         self._response.close()
+        if self._trace is not None:  # said only when the stream had not ended already
+            self._trace.closed(self._accumulator.completion)
 
     def calls_started_by(self, chunk: ChatCompletionChunk) -> list[StartedCall]:
         """The tool calls `chunk` started: those one of its fragments gave a name.
 
-        For events as the stream goes; ask for every chunk, in the order they came. The
-        accumulator decides which call a fragment belongs to, so these are exactly the calls
-        of the final completion.
+        For events as the stream goes; ask for every chunk that has tool-call fragments (no
+        other starts a call), in the order they came. The accumulator decides which call a
+        fragment belongs to, so these are exactly the calls of the final completion.
         """
         started = self._accumulator.started_calls
         first = end = self._calls_reported
@@ -131,6 +143,32 @@ class ChatStream(AsyncCloseable):
             end += 1
         self._calls_reported = end
         return started[first:end]
+
+    def watch_arguments(self) -> None:
+        """Have `arguments_added_by` tell, from the next chunk read on, which call each
+        argument fragment went to. Call it before reading: it makes accumulating slower."""
+        self._accumulator.watch_arguments()
+
+    def arguments_added_by(self, chunk: ChatCompletionChunk) -> list[AddedArguments]:
+        """The argument text `chunk` added to calls that have a name, by the accumulator's
+        rule of which call a fragment is of (after `watch_arguments`; else always empty).
+
+        Ask as for `calls_started_by`, after it: a call's text concatenates to its final
+        `arguments`.
+        """
+        added = self._accumulator.added_arguments
+        if not added:
+            return []
+        first = end = self._arguments_reported
+        while end < len(added) and added[end].chunk is chunk:
+            end += 1
+        self._arguments_reported = end
+        return added[first:end]
+
+    def tool_call(self, choice: int, position: int) -> ToolCall:
+        """A call of the stream as it stands (`position` as in `StartedCall`): for a call that
+        is complete before the stream ends."""
+        return self._accumulator.tool_call(choice, position)
 
     def snapshot(self) -> ChatCompletion:
         """The completion assembled from the chunks that arrived so far."""
@@ -162,6 +200,8 @@ class ChatStream(AsyncCloseable):
         if not data:
             self._end_of_body()
             return
+        if self._trace is not None:
+            self._trace.first_data()
         try:
             self._backlog = self._decoder.events_from(data)
         except StreamDecodeError as exc:
@@ -285,6 +325,8 @@ class ChatStream(AsyncCloseable):
         self._complete = True
         self._ended = True
         self._response.close()
+        if self._trace is not None:
+            self._trace.succeeded(self._accumulator.completion())
 
     def _fail(self, error: APIError, cause: BaseException | None = None) -> None:
         if cause is not None:
@@ -292,6 +334,8 @@ class ChatStream(AsyncCloseable):
         self._error = self._failed(error)
         self._ended = True
         self._response.close()
+        if self._trace is not None:
+            self._trace.failed(self._error)
 
     def _failed(self, error: APIError) -> APIError:
         error.partial_completion = self._accumulator.completion()

@@ -54,6 +54,7 @@ from ._exceptions import (
 from ._redact import credentials_in, is_credential_header, quoted, redact, redact_text
 from ._redirect import MAX_REDIRECTS, REDIRECT_STATUSES, RedirectRefused, redirect_target
 from ._retry import retry_delay, should_retry
+from ._tracing import CURRENT_CHAT, note_retry
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -139,10 +140,14 @@ class _Clock:
         end = asyncio.get_running_loop().time() + bound
         return end if self.deadline is None else min(end, self.deadline)
 
+    def total_passed(self) -> bool:
+        """Whether the total deadline has passed (rather than the bound of a phase)."""
+        remaining = self.remaining()
+        return remaining is not None and remaining <= 0
+
     def timeout_error(self, phase: str, bound: float | None) -> APITimeoutError:
         """The error for a deadline that passed, saying which one it was."""
-        remaining = self.remaining()
-        if remaining is not None and remaining <= 0:
+        if self.total_passed():
             return APITimeoutError(f"Request timed out: total deadline of {self.timeout.total}s")
         return APITimeoutError(f"Request timed out: no {phase} within {bound}s")
 
@@ -193,7 +198,7 @@ class Response:
     the connection (back to the pool when the body was read to its end, else closed).
     """
 
-    __slots__ = ("_clock", "_raw", "_secrets", "_sent", "headers", "request_id", "status")
+    __slots__ = ("_clock", "_raw", "_secrets", "_sent", "headers", "request_id", "status", "trace")
 
     def __init__(
         self,
@@ -211,6 +216,7 @@ class Response:
         self.status = raw.status
         self.headers: Mapping[str, str] = raw.headers
         self.request_id: str | None = raw.headers.get("x-request-id")
+        self.trace = CURRENT_CHAT.get()  # the request's trace, when one is being recorded
 
     @property
     def reason(self) -> str:
@@ -239,6 +245,8 @@ class Response:
             async with asyncio.timeout_at(clock.phase_deadline(idle)):
                 return await content.readany()
         except TimeoutError as exc:
+            if self.trace is not None and not clock.total_passed():
+                self.trace.stalled(idle)
             raise clock.timeout_error("data", idle) from exc
         except aiohttp.ClientError as exc:
             message = f"Connection error while reading the response: {exc}"
@@ -448,6 +456,7 @@ class Transport:
             self.max_retries + 1,
             _log_summary(error),
         )
+        note_retry(attempt, error, delay)
         await asyncio.sleep(delay)
 
     async def _send(

@@ -39,6 +39,7 @@ class _Response:
     """What `ChatStream` and the floor read from, handing out pieces of a prepared body."""
 
     request_id = None
+    trace = None  # no OpenTelemetry SDK records it
 
     def __init__(self, body: bytes) -> None:
         self.headers: dict[str, str] = {}

@@ -149,6 +149,9 @@ def evaluate_targets(results: dict[str, Any]) -> list[Verdict]:
     for name in ("text_stream", "tool_call_stream", "parallel_tool_calls"):
         scenario = scenarios.get(name)
         verdicts.append(_ratio_verdict("stream, iterating", scenario, (name, "asynctool"), 1.3))
+        # The same target with opentelemetry-api installed and no SDK configured.
+        where = (name, "asynctool-otel")
+        verdicts.append(_ratio_verdict("stream, iterating, otel API", scenario, where, 1.3))
         where = (name, "asynctool-final")
         verdicts.append(_ratio_verdict("stream, accumulating", scenario, where, 1.5))
     verdicts += _concurrency_verdicts(scenarios.get("concurrent_streams"))

@@ -109,12 +109,15 @@ class Scenario:
 
 _STREAMERS = ("floor", "openai", "openai-helper", "asynctool", "asynctool-final")
 _REQUESTERS = ("floor", "openai", "asynctool")
+# asynctool with OpenTelemetry installed: without an SDK (the target), and with one recording.
+_TRACED = ("asynctool-otel", "asynctool-otel-sdk")
+_STREAMED = (*_STREAMERS, *_TRACED)
 SCENARIOS = (
-    Scenario("text_stream", "text stream", "stream", "chunk", (*_STREAMERS, "floor-readline")),
-    Scenario("tool_call_stream", "1 tool call, fragmented", "stream", "chunk", _STREAMERS),
-    Scenario("parallel_tool_calls", "parallel tool calls", "stream", "chunk", _STREAMERS),
+    Scenario("text_stream", "text stream", "stream", "chunk", (*_STREAMED, "floor-readline")),
+    Scenario("tool_call_stream", "1 tool call, fragmented", "stream", "chunk", _STREAMED),
+    Scenario("parallel_tool_calls", "parallel tool calls", "stream", "chunk", _STREAMED),
     Scenario("concurrent_streams", "concurrent streams", "concurrent", "chunk", _REQUESTERS),
-    Scenario("small_requests", "small requests", "request", "request", _REQUESTERS),
+    Scenario("small_requests", "small requests", "request", "request", (*_REQUESTERS, *_TRACED)),
     Scenario("large_response", "1 MB response", "request", "request", _REQUESTERS),
     Scenario("agent_loop", "agent loop", "agent", "turn", (*_REQUESTERS, "asynctool-agent")),
     Scenario(

@@ -453,3 +453,34 @@ def test_tool_calls_match_the_rules_in_any_batching(
     for position, built in enumerate(completion.choices):
         fragments = [f for c, fs in per_chunk if c == built.index for f in fs]
         assert calls(completion, position) == reference_calls(fragments)
+
+
+@pytest.mark.parametrize("batch", [1, 64])
+def test_watched_arguments_are_told_by_the_calls_own_rule(batch: int) -> None:
+    """`watch_arguments` records each fragment's text with the call the merge sent it to, in
+    one batch or chunk by chunk: the text before a call's name comes with the fragment that
+    names it, and each call's records join to its final arguments."""
+    raw = chunks(
+        ch({"tool_calls": [call(0, "a", "add", '{"a":')]}),
+        ch({"tool_calls": [call(0, args=" 1}")]}),
+        ch({"tool_calls": [call(0, "b", args='{"b"')]}),  # a new id at index 0: a new call
+        ch({"tool_calls": [call(0, name="add", args=": 2}")]}),  # named only now
+        ch({"tool_calls": [call(1, "", "add", "{}")]}),  # an empty id is no id
+    )
+    acc = ChatCompletionAccumulator()
+    assert acc.added_arguments is None  # off unless asked: the fast path stays as it is
+    acc.watch_arguments()
+    for start in range(0, len(raw), batch):
+        acc.add_all(raw[start : start + batch])
+    added = acc.added_arguments
+    assert added is not None
+    assert [(a.position, a.id, a.name, a.text) for a in added] == [
+        (0, "a", "add", '{"a":'),
+        (0, "a", "add", " 1}"),
+        (1, "b", "add", '{"b": 2}'),
+        (2, "", "add", "{}"),
+    ]
+    assert [a.chunk for a in added] == [raw[0], raw[1], raw[3], raw[4]]
+    assert [s.position for s in acc.started_calls] == [0, 1, 2]
+    joined = {p: "".join(a.text for a in added if a.position == p) for p in range(3)}
+    assert [joined[p] for p in range(3)] == [c[2] for c in calls(acc.completion())]

@@ -182,8 +182,9 @@ async def test_a_call_that_ran_before_the_turn_failed_keeps_its_result(serve: Se
     )
     agent = Agent(client, model="m", tools=[transfer], before_tool_call=approve)
     stream = agent.run_stream("go")
-    with pytest.raises(TypeError, match="returned False for the call bad"):
+    with pytest.raises(TypeError, match="returned False for the call bad") as info:
         await drain(stream)
+    assert info.value.ran_tool_calls == ("ok",)  # type: ignore[attr-defined]
     ran, stopped = stream.messages[-2:]
     # Sent again, the transcript must not tell the model that a transfer which happened did not.
     assert isinstance(ran, ToolMessage) and ran.content == "moved to a"

@@ -42,6 +42,19 @@ def _no_latency(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_tools, "SIMULATED_LATENCY", 0.0)
 
 
+@pytest.fixture(autouse=True)
+def _tracer_provider_put_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/tracing.py sets the global tracer provider, which OpenTelemetry lets a process
+    do once: the test's run gets a fresh chance, and the suite's later tests none of its SDK."""
+    try:
+        from opentelemetry import trace
+        from opentelemetry.util._once import Once
+    except ImportError:  # without it the tracing example is skipped
+        return
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", Once())
+
+
 @pytest.fixture
 async def demo() -> AsyncIterator[ModelServer]:
     async with ModelServer(DemoModel()) as server:
@@ -170,11 +183,35 @@ async def test_parallel_tools_run_concurrently(
     assert elapsed < 3 * 0.5  # one after the other, the calls alone would take 1.5 s
 
 
-async def test_streaming_events_come_in_order(demo: ModelServer) -> None:
+async def test_streaming_events_come_in_order(
+    demo: ModelServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(_tools, "SIMULATED_LATENCY", 0.1)  # the delivery service is the slow one
     seen = await load("streaming_events").main(demo.base_url)
-    assert seen[:4] == ["ToolCallStarted", "TurnCompleted", "ToolCallReady", "ToolResult"]
-    assert set(seen[4:-2]) == {"TextDelta"} and len(seen) > 7
-    assert seen[-2:] == ["TurnCompleted", "RunCompleted"]
+    kinds = [kind for i, kind in enumerate(seen) if i == 0 or seen[i - 1] != kind]
+    assert kinds == [
+        "ToolCallStarted",  # get_delivery_date
+        "ToolCallArgumentsDelta",
+        "ToolCallReady",  # eager: the next call began, so this one is whole
+        "ToolCallStarted",  # get_local_time
+        "ToolCallArgumentsDelta",
+        "TurnCompleted",
+        "ToolCallReady",
+        "ToolResult",
+        "TextDelta",
+        "TurnCompleted",
+        "RunCompleted",
+    ]
+    assert seen.count("ToolResult") == 2
+    printed = capsys.readouterr().out
+    # Each result as its call finishes: the clock, asked second, answers first.
+    assert printed.index("get_local_time returned") < printed.index("get_delivery_date returned")
+    assert '[turn 1] the model writes a call to get_delivery_date: {"order_id":' in printed
+    # The transcript keeps the calls' order.
+    second = demo.requests[1].messages
+    assert [m["tool_call_id"] for m in second if m["role"] == "tool"] == [
+        c["id"] for c in second[-3]["tool_calls"]
+    ]
 
 
 async def test_tool_choice_forces_a_call(demo: ModelServer) -> None:
@@ -239,6 +276,24 @@ async def test_resume_transcript_sends_the_saved_conversation(
     assert 'get_weather(location="Boston")' in result.output
 
 
+async def test_tracing_prints_the_run_s_span_tree(demo: ModelServer) -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    example = load("tracing")
+    lines = await example.main(demo.base_url)
+    assert lines[0].startswith("invoke_agent weather {'gen_ai.usage.input_tokens'")
+    children = [line.strip().split(" {")[0] for line in lines[1:]]
+    assert all(line.startswith("  ") and not line.startswith("   ") for line in lines[1:])
+    assert children == [
+        "chat gpt-4o-mini",
+        "execute_tool get_weather",
+        "execute_tool get_weather",
+        "chat gpt-4o-mini",
+    ]
+    # The two calls the demo model made in one turn, each under its own span.
+    calls = [m["tool_call_id"] for m in demo.requests[1].messages if m.get("role") == "tool"]
+    assert sorted(calls) == sorted(line.split("'")[-2] for line in lines[2:4])
+
+
 def test_run_example_uses_the_environment_or_an_embedded_server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -262,7 +317,7 @@ def test_run_example_uses_the_environment_or_an_embedded_server(
 def test_every_example_is_short_documented_and_tested() -> None:
     assert NAMES == [
         "chat_bot", "extract_record", "json_mode", "parallel_tools", "resume_transcript",
-        "sse_service", "streaming_events", "tool_choice", "web_agent",
+        "sse_service", "streaming_events", "tool_choice", "tracing", "web_agent",
     ]  # fmt: skip
     for name in NAMES:
         source = (EXAMPLES / f"{name}.py").read_text()
@@ -282,6 +337,7 @@ EXPECTED_OUTPUT = {
     "sse_service": 'get_weather(location="Boston") returned',
     "streaming_events": "[run complete: 2 turns]",
     "tool_choice": "forced: get_weather",
+    "tracing": "The run's span tree:\ninvoke_agent weather",
     "web_agent": 'get_weather(location="Boston") returned',
 }
 
@@ -294,6 +350,8 @@ def test_example_runs_as_a_script(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where resume_transcript saves
+    if name == "tracing":
+        pytest.importorskip("opentelemetry.sdk")
     runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name="__main__")
     assert EXPECTED_OUTPUT[name] in capsys.readouterr().out
 

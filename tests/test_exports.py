@@ -73,3 +73,42 @@ def test_the_tool_stack_is_imported_on_first_use() -> None:
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'NoSuchThing'"):
         asynctool.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_opentelemetry_is_not_imported_by_import_asynctool() -> None:
+    # Installed in the test environment (the `test` extra): still not loaded by the import.
+    script = (
+        "import sys, asynctool\nprint(any(m.startswith('opentelemetry') for m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_without_opentelemetry_requests_and_runs_work_as_before() -> None:
+    # `opentelemetry` made unimportable: a request and an agent run against the embedded server
+    # go through, and the tracing hooks do nothing.
+    script = (
+        "import sys\n"
+        "sys.modules['opentelemetry'] = None\n"
+        "import asyncio\n"
+        "from asynctool import Agent, AsyncClient, tool\n"
+        "from asynctool.testing import ModelServer, ScriptedModel, call, text, tool_calls\n"
+        "@tool\n"
+        "def add(a: int, b: int) -> int:\n"
+        "    '''Add.\n\n    Args:\n        a: One.\n        b: Two.\n    '''\n"
+        "    return a + b\n"
+        "async def main():\n"
+        "    turns = [text('hi'), tool_calls(call('add', {'a': 1, 'b': 2})), text('3')]\n"
+        "    async with ModelServer(ScriptedModel(turns)) as server:\n"
+        "        async with AsyncClient(base_url=server.base_url, api_key='k') as client:\n"
+        "            stream = await client.chat.completions.create(\n"
+        "                model='m', messages=[{'role': 'user', 'content': 'x'}], stream=True)\n"
+        "            async with stream:\n"
+        "                done = await stream.get_final_completion()\n"
+        "            result = await Agent(client, model='m', tools=[add]).run('1+2')\n"
+        "    import asynctool._otel as t\n"
+        "    print(done.choices[0].message.content, result.output, t._OTEL, t._ABSENT)\n"
+        "asyncio.run(main())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["hi", "3", "None", "True"]

@@ -243,6 +243,7 @@ class BytesResponse:
         self.headers: Mapping[str, str] = {}
         self.status = 200
         self.closed = False
+        self.trace = None  # no OpenTelemetry SDK records it
 
     async def read_chunk(self) -> bytes:
         await asyncio.sleep(0)

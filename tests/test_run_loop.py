@@ -221,7 +221,7 @@ def test_settings_are_frozen() -> None:
 
 def test_the_loop_imports_neither_its_agent_nor_the_world() -> None:
     """The loop reaches the client and the tools only through the callables it is given."""
-    for name in ("_run.py", "_seam.py"):
+    for name in ("_run.py", "_seam.py", "_live.py", "_relay.py"):
         source = (Path(asynctool.__file__).parent / name).read_text()
         imported = {
             node.module
@@ -230,3 +230,42 @@ def test_the_loop_imports_neither_its_agent_nor_the_world() -> None:
         }
         assert not imported & {"_agent", "_execute", "_client", "_transport"}, name
         assert "aiohttp" not in source, name
+
+
+async def test_a_streamed_run_reports_what_an_execute_did_not() -> None:
+    """A workflow engine's step may run a turn's calls and only return: the loop then hands
+    on their results itself, in call order, and the transcript is the same."""
+    from asynctool import AsyncClient
+    from asynctool.testing import ModelServer, ScriptedModel, call, text, tool_calls
+
+    class Silent(Recorder):
+        async def __call__(  # type: ignore[override]
+            self,
+            calls: Sequence[ToolCall],
+            context: Callable[[ToolCall], ToolContext[Any]],
+            *,
+            report: Any = None,
+        ) -> list[ToolResult]:
+            self.reports = report
+            return await super().__call__(calls, context)
+
+    turns = [tool_calls(call("get_weather", {"city": "Oslo"}, id="c1")), text("Cold.")]
+    async with (
+        ModelServer(ScriptedModel(turns)) as server,
+        AsyncClient(base_url=server.base_url, api_key="sk-test") as client,
+    ):
+        execute = Silent()
+        run = Run(
+            settings(),
+            "Weather in Oslo?",
+            None,
+            send=client.chat.completions._send,
+            execute=execute,
+            stream=True,
+        )
+        events = await drain(run)
+    assert execute.reports is not None  # it was offered the live reports, and ignored them
+    [result] = [e for e in events if isinstance(e, ToolResult)]
+    assert result.content == 'get_weather{"city":"Oslo"}'
+    assert server.requests[1].messages[-1]["content"] == result.content
+    assert isinstance(events[-1], RunCompleted)

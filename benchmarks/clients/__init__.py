@@ -9,12 +9,14 @@ implementation lives in its own module and is loaded by name in `open_client`.
 | `floor-readline` | the same with aiohttp's `async for line in resp.content` (see `floor`) |
 | `openai` | the official SDK's `AsyncOpenAI`, iterating `create(stream=True)` |
 | `openai-helper` | the SDK's `chat.completions.stream()` helper, then `get_final_completion()` |
-| `asynctool` | `AsyncClient`, iterating `create(stream=True)` |
+| `asynctool` | `AsyncClient`, iterating `create(stream=True)`, with OpenTelemetry out of reach |
 | `asynctool-final` | the same, then `get_final_completion()` |
 | `asynctool-agent` | `asynctool.Agent` (only the agent scenarios; `run_stream` for latency) |
 | `asynctool-eager` | `asynctool.Agent(..., eager_tools=True)`, `run_stream` (only latency) |
 | `openai-agents` | openai-agents' `Runner.run_streamed`, on Chat Completions (only latency) |
 | `pydantic-ai` | pydantic-ai's `Agent.iter`, every node streamed (only latency) |
+| `asynctool-otel` | `asynctool`, with `opentelemetry-api` importable and no SDK configured |
+| `asynctool-otel-sdk` | `asynctool`, with an OpenTelemetry SDK recording into memory |
 
 The agent scenario drives `floor`, `openai` and `asynctool` through one hand-written loop
 (`manual_agent`), so the difference between `asynctool-agent` and `asynctool` there is the
@@ -46,6 +48,8 @@ SDK_BASELINE = {
     "asynctool": "openai",
     "asynctool-final": "openai-helper",
     "asynctool-agent": "openai",
+    "asynctool-otel": "openai",
+    "asynctool-otel-sdk": "openai",
 }
 # The OpenAI SDK's own clients, whose repetitions `--sdk-reps` caps.
 SDK_CLIENTS = frozenset({"openai", "openai-helper"})
@@ -60,6 +64,8 @@ _IMPLEMENTATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "asynctool-eager": ("asynctool_client", {"mode": "eager"}),
     "openai-agents": ("openai_agents_client", {}),
     "pydantic-ai": ("pydantic_ai_client", {}),
+    "asynctool-otel": ("asynctool_client", {"mode": "iterate", "otel": "api"}),
+    "asynctool-otel-sdk": ("asynctool_client", {"mode": "iterate", "otel": "sdk"}),
 }
 NAMES = tuple(_IMPLEMENTATIONS)
 # The clients whose libraries come with the `bench` extra rather than the test extra.
