@@ -3,7 +3,7 @@
 `Agent(max_total_tokens=..., max_requests=..., max_run_seconds=...)`, each None (no bound) by
 default. Crossing one ends the run with a `BudgetExceeded` subclass which, like
 `MaxTurnsExceeded`, carries the transcript so far (`messages`, every call in it answered)
-and the `usage`:
+and the `usage` (the errors are in `_exceptions.py`, in the tree):
 
 - `TokenBudgetExceeded`: the tokens the provider reported, summed over the run's requests,
   reached `max_total_tokens`. A request's size is known only once it is answered, so the
@@ -22,39 +22,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ._exceptions import AgentError, InvalidRequestError
+from ._exceptions import (
+    InvalidRequestError,
+    RequestBudgetExceeded,
+    TimeBudgetExceeded,
+    TokenBudgetExceeded,
+)
 from ._types import Usage
 
-__all__ = [
-    "Budget",
-    "BudgetExceeded",
-    "Clock",
-    "RequestBudgetExceeded",
-    "TimeBudgetExceeded",
-    "TokenBudgetExceeded",
-]
-
-
-class BudgetExceeded(AgentError):
-    """The run crossed one of its bounds (`max_total_tokens`, `max_requests`,
-    `max_run_seconds`). `limit` is the bound and `used` how much of it the run had used."""
-
-    def __init__(self, message: str, *, limit: float, used: float) -> None:
-        super().__init__(message)
-        self.limit = limit
-        self.used = used
-
-
-class TokenBudgetExceeded(BudgetExceeded):
-    """The run's reported tokens reached `max_total_tokens`."""
-
-
-class RequestBudgetExceeded(BudgetExceeded):
-    """The run needed a request past `max_requests`."""
-
-
-class TimeBudgetExceeded(BudgetExceeded, TimeoutError):
-    """The run was still going after `max_run_seconds` of wall time."""
+__all__ = ["Budget", "Clock"]
 
 
 @dataclass(frozen=True, slots=True)

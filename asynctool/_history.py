@@ -135,18 +135,16 @@ def _takes_two(fn: Callable[..., Any]) -> bool:
     return False
 
 
-def shaped(returned: Any) -> list[Message]:
-    """What a history function returned, as message structs, checked against the pairing
-    rule; `InvalidRequestError` naming the fault otherwise."""
+def shaped(returned: Any, by: str = "history") -> list[Message]:
+    """What a history function (or the function `by` names) returned, as message structs,
+    checked against the pairing rule; `InvalidRequestError` naming the fault otherwise."""
     if not isinstance(returned, list | tuple):
-        raise InvalidRequestError(
-            "history", f"returned {type(returned).__name__}, not a list of messages"
-        )
+        raise InvalidRequestError(by, f"returned {type(returned).__name__}, not a list of messages")
     try:
         messages = [_as_message(m) for m in checked_messages(returned)]
     except InvalidRequestError as exc:
-        raise InvalidRequestError(f"history: {exc.field}", exc.reason) from None
-    check_pairs(messages)
+        raise InvalidRequestError(f"{by}: {exc.field}", exc.reason) from None
+    check_pairs(messages, by)
     return messages
 
 
@@ -159,26 +157,29 @@ def _as_message(message: Any) -> Message:
     return converted
 
 
-def check_pairs(messages: Sequence[Message]) -> None:
+def check_pairs(messages: Sequence[Message], by: str = "history") -> None:
     """Raise `InvalidRequestError` unless every assistant message with tool calls is followed
-    by one tool message per call, and every tool message follows the call it answers."""
+    by one tool message per call, and every tool message follows the call it answers; `by`
+    names the function whose list it is."""
     i = 0
     while i < len(messages):
         message = messages[i]
         if isinstance(message, ToolMessage):
             raise InvalidRequestError(
-                f"history: messages[{i}]",
+                f"{by}: messages[{i}]",
                 f"the tool message answering {message.tool_call_id!r} does not follow the "
                 "assistant message that made the call; drop a call's tool messages together "
                 "with its assistant message, or keep them all",
             )
         if isinstance(message, AssistantMessage) and message.tool_calls:
-            i = _end_of_answers(messages, i, message)
+            i = _end_of_answers(messages, i, message, by)
         else:
             i += 1
 
 
-def _end_of_answers(messages: Sequence[Message], at: int, assistant: AssistantMessage) -> int:
+def _end_of_answers(
+    messages: Sequence[Message], at: int, assistant: AssistantMessage, by: str
+) -> int:
     """The index after the tool messages answering `assistant`'s calls, all of them."""
     calls = [call.id for call in assistant.tool_calls or ()]
     answered: set[str] = set()
@@ -187,7 +188,7 @@ def _end_of_answers(messages: Sequence[Message], at: int, assistant: AssistantMe
         if answer.tool_call_id not in calls or answer.tool_call_id in answered:
             what = "a second time" if answer.tool_call_id in answered else "which it did not make"
             raise InvalidRequestError(
-                f"history: messages[{end}]",
+                f"{by}: messages[{end}]",
                 f"the tool message answers the call {answer.tool_call_id!r} {what}: the "
                 f"assistant message at messages[{at}] made the calls {calls}",
             )
@@ -196,7 +197,7 @@ def _end_of_answers(messages: Sequence[Message], at: int, assistant: AssistantMe
     missing = [call for call in calls if call not in answered]
     if missing:
         raise InvalidRequestError(
-            f"history: messages[{at}]",
+            f"{by}: messages[{at}]",
             f"the assistant message calls {missing} with no tool message answering them "
             "right after it; keep an assistant message with all its tool messages, or drop "
             "them together",

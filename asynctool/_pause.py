@@ -5,7 +5,8 @@ turn's other calls, then stops and returns a `RunResult` whose `paused` is a `Pa
 (and `pending` lists the calls that wait). `PausedRun` is a msgspec Struct: `to_json()` and
 `PausedRun.from_json()` carry it to a file, a database row or another process, and
 `agent.resume(paused, decisions)` goes on from it with a decision per pending call:
-`Approve()`, `Deny(reason)`, `Rewrite(arguments)` or `Answer(output)`.
+`Approve()`, `Deny(reason)`, `Rewrite(arguments)`, `Answer(output)`, or `Defer()` again to
+keep that one waiting while the others go on.
 
 While paused, the transcript (`PausedRun.messages`) is one that can be sent as it is: each
 pending call is answered by a placeholder tool message (`PENDING`), which `resume` replaces
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import msgspec
 
 from ._exceptions import InvalidRequestError
-from ._types import AssistantMessage, Message, ToolCall, ToolMessage, Usage
+from ._types import AssistantMessage, ChatCompletion, Message, ToolCall, ToolMessage, Usage
 
 if TYPE_CHECKING:
     from ._events import ToolResult
@@ -85,8 +86,8 @@ class Answer:
     output: Any
 
 
-Decision: TypeAlias = "Approve | Deny | Rewrite | Answer"
-"""What `Agent.resume` takes for each pending call."""
+Decision: TypeAlias = "Approve | Deny | Rewrite | Answer | Defer"
+"""What `Agent.resume` takes for each pending call (`Defer`: it waits on)."""
 
 
 class PendingCall(msgspec.Struct, frozen=True, kw_only=True):
@@ -154,6 +155,7 @@ class PausedRun(msgspec.Struct, kw_only=True):
         tool_errors: failed tool calls in a row, for `max_tool_errors`.
         tool_choice: the `tool_choice` in force (a forced one is reset after its turn).
         output_retries: how many more answers that do not parse may go back to the model.
+        completion: the completion that made the pending calls.
         format: the version of this shape.
     """
 
@@ -167,6 +169,7 @@ class PausedRun(msgspec.Struct, kw_only=True):
     tool_errors: int = 0
     tool_choice: str | dict[str, Any] | None = None
     output_retries: int = 0
+    completion: ChatCompletion | None = None
     format: Literal[1] = FORMAT
 
     def to_json(self) -> bytes:
@@ -246,16 +249,16 @@ def checked_decisions(paused: PausedRun, decisions: object) -> dict[str, Decisio
         raise InvalidRequestError(
             "decisions",
             f"no decision for the pending call {missing[0]!r}; give each pending call "
-            "Approve(), Deny(reason), Rewrite(arguments) or Answer(output)",
+            "Approve(), Deny(reason), Rewrite(arguments), Answer(output) or Defer()",
         )
     checked: dict[str, Decision] = {}
     for call_id in ids:
         decision = decisions[call_id]
-        if not isinstance(decision, Approve | Deny | Rewrite | Answer):
+        if not isinstance(decision, Approve | Deny | Rewrite | Answer | Defer):
             raise InvalidRequestError(
                 f"decisions[{call_id!r}]",
-                f"expected Approve(), Deny(reason), Rewrite(arguments) or Answer(output), got "
-                f"{decision!r}"[:300],
+                "expected Approve(), Deny(reason), Rewrite(arguments), Answer(output) or "
+                f"Defer(), got {decision!r}"[:300],
             )
         checked[call_id] = decision
     return checked

@@ -6,15 +6,16 @@ from typing import Any
 
 import pytest
 
-from asynctool import AgentError, InvalidRequestError, Usage
-from asynctool._budget import (
-    Budget,
+from asynctool import (
+    AgentError,
     BudgetExceeded,
-    Clock,
+    InvalidRequestError,
     RequestBudgetExceeded,
     TimeBudgetExceeded,
     TokenBudgetExceeded,
+    Usage,
 )
+from asynctool._budget import Budget, Clock
 
 
 @pytest.mark.parametrize(

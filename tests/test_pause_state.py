@@ -24,6 +24,7 @@ from asynctool._pause import (
     PENDING,
     Answer,
     Approve,
+    Defer,
     PausedRun,
     PendingCall,
     SavedResult,
@@ -139,7 +140,8 @@ def test_a_transcript_whose_placeholder_was_removed_is_refused() -> None:
 
 def test_every_kind_of_decision_is_accepted() -> None:
     state = paused()
-    for decision in (Approve(), Deny("no"), Rewrite({"amount": 100}), Answer({"ok": True})):
+    decisions = (Approve(), Deny("no"), Rewrite({"amount": 100}), Answer({"ok": True}), Defer())
+    for decision in decisions:
         decided = checked_decisions(state, {"a": decision, "c": Approve()})
         assert decided == {"a": decision, "c": Approve()}
 
