@@ -28,7 +28,7 @@ from ._exceptions import (
     TimeBudgetExceeded,
     TokenBudgetExceeded,
 )
-from ._types import Usage
+from ._types import ChatCompletion, Usage
 
 __all__ = ["Budget", "Clock"]
 
@@ -80,8 +80,9 @@ class Budget:
                 used=requests,
             )
 
-    def before_tools(self, usage: Usage) -> None:
-        """Raise if the tokens are spent: the results of the calls could not be sent."""
+    def before_tools(self, usage: Usage, completion: ChatCompletion) -> None:
+        """Raise if the tokens are spent: the results of the calls of `completion` could not
+        be sent. The error carries `completion`, whose calls did not run."""
         tokens = self.max_total_tokens
         if tokens is not None and usage.total_tokens >= tokens:
             raise TokenBudgetExceeded(
@@ -89,6 +90,7 @@ class Budget:
                 "the model was still calling tools; the calls of the last answer did not run",
                 limit=tokens,
                 used=usage.total_tokens,
+                completion=completion,
             )
 
 

@@ -209,8 +209,8 @@ class BudgetExceeded(AgentError):
     """The run crossed one of its bounds (`max_total_tokens`, `max_requests`,
     `max_run_seconds`); `limit` is the bound and `used` how much of it the run had used."""
 
-    def __init__(self, message: str, *, limit: float, used: float) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, limit: float, used: float, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
         self.limit = limit
         self.used = used
 

@@ -31,10 +31,11 @@ Only an error the server sent is one: a dropped connection or a timeout says not
 the context. The text is matched, not the status: llama-server has answered 500 and 400
 for it, and in a stream the error comes after a 200.
 
-`summarize_oldest()` is the default way to make room: the oldest turns are summarised by the
-same model, in one request, and replaced by the summary; the system and developer messages,
-the latest user message and the latest turn stay as they were. It cuts only between whole
-turns, so a tool call never loses its answer.
+`summarize_oldest()` is the default way to make room: the older turns are summarised by the
+same model, in one request, and replaced by the summary; the system and developer messages
+and the latest turn stay as they were (the question about to be answered, or in a long run
+of tool calls the last answer with its results, and the question). It cuts only between
+whole turns, so a tool call never loses its answer.
 """
 
 from __future__ import annotations
@@ -137,22 +138,29 @@ class _SummarizeOldest:
 
 
 def _split(messages: list[Message]) -> tuple[list[Message], list[Message], int] | None:
-    """What comes before the summary, what it summarises, and where the kept turns begin;
-    None when there is only one turn.
+    """What comes before the summary, what it summarises, and where the kept messages begin;
+    None when there is nothing older than what is kept.
 
-    Everything from the first turn to the last one is summarised but the instructions and
-    the latest user message: in a conversation that one usually follows the last turn, and
-    in one question worked on over many turns it is the question, kept before the summary.
+    Kept: the instructions, and the latest turn. When the transcript ends with a question
+    the model is about to answer (a conversation), that question is the latest turn, and
+    every earlier exchange is summarised. Otherwise (one question worked on over many
+    turns of tool calls) it is the last answer with its calls and results, and the
+    question stays too, before the summary.
     """
     starts = turn_starts(messages)
-    if len(starts) < 2:
+    if not starts:
         return None
-    last = starts[-1]
+    last_answer = max(i for i, m in enumerate(messages) if isinstance(m, AssistantMessage))
+    after = [
+        i for i in range(last_answer + 1, len(messages)) if isinstance(messages[i], UserMessage)
+    ]
+    last = after[0] if after else starts[-1]
     begin = next(i for i, m in enumerate(messages) if not is_instruction(m))
     users = [i for i, m in enumerate(messages) if isinstance(m, UserMessage)]
     pinned = users[-1] if users and begin <= users[-1] < last else None
-    span = range(begin, last)
-    old = [messages[i] for i in span if i != pinned and not is_instruction(messages[i])]
+    old = [
+        messages[i] for i in range(begin, last) if i != pinned and not is_instruction(messages[i])
+    ]
     if not old:
         return None
     head = [m for i, m in enumerate(messages[:last]) if i == pinned or is_instruction(m)]

@@ -305,7 +305,7 @@ class Run:
             await self.settings.after_response(completion)
         if _first_message_calls(completion):
             # Before the assistant message is appended: the transcript stays sendable.
-            self.settings.budget.before_tools(self.usage)
+            self.settings.budget.before_tools(self.usage, completion)
         calls = self._tool_calls(completion, started)
         if not calls:
             self.answer = completion

@@ -9,6 +9,7 @@ import pytest
 from asynctool import (
     AgentError,
     BudgetExceeded,
+    ChatCompletion,
     InvalidRequestError,
     RequestBudgetExceeded,
     TimeBudgetExceeded,
@@ -42,7 +43,7 @@ def test_a_bound_that_is_not_positive_is_refused_by_name(
 def test_no_bound_lets_everything_through() -> None:
     budget = Budget.checked(None, None, None)
     budget.before_request(Usage(total_tokens=10**9), 10**6)
-    budget.before_tools(Usage(total_tokens=10**9))
+    budget.before_tools(Usage(total_tokens=10**9), ChatCompletion(id="c", model="m", created=0))
 
 
 def test_the_token_bound_stops_a_request_once_reached() -> None:
@@ -51,8 +52,10 @@ def test_the_token_bound_stops_a_request_once_reached() -> None:
     with pytest.raises(TokenBudgetExceeded) as caught:
         budget.before_request(Usage(total_tokens=100), 0)
     assert (caught.value.limit, caught.value.used) == (100, 100)
-    with pytest.raises(TokenBudgetExceeded, match="did not run"):
-        budget.before_tools(Usage(total_tokens=150))
+    completion = ChatCompletion(id="c", model="m", created=0)
+    with pytest.raises(TokenBudgetExceeded, match="did not run") as caught:
+        budget.before_tools(Usage(total_tokens=150), completion)
+    assert caught.value.completion is completion
 
 
 def test_the_request_bound_stops_the_request_past_it() -> None:

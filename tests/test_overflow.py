@@ -247,7 +247,7 @@ class Summariser:
         return "  the user asked about Oslo; lookup said 12C  "
 
 
-async def test_a_conversation_keeps_its_instructions_last_turn_and_question() -> None:
+async def test_a_conversation_keeps_its_instructions_and_the_question_to_answer() -> None:
     messages: list[Message] = [
         SystemMessage(content="Be brief."),
         UserMessage(content="Weather in Oslo?"),
@@ -265,8 +265,6 @@ async def test_a_conversation_keeps_its_instructions_last_turn_and_question() ->
         SystemMessage(content="Be brief."),
         DeveloperMessage(content="Use metric units."),
         UserMessage(content=SUMMARY_PREFIX + "the user asked about Oslo; lookup said 12C"),
-        UserMessage(content="And Bergen?"),
-        AssistantMessage(content="9C."),
         UserMessage(content="And Tromso?"),
     ]
     (request,) = ask.asked
@@ -278,7 +276,20 @@ async def test_a_conversation_keeps_its_instructions_last_turn_and_question() ->
         'assistant: called lookup({"q": 1})',
         "tool result (a): 12C",
         "assistant: 12C in Oslo.",
+        "user: And Bergen?",
+        "assistant: 9C.",
     ]
+
+
+async def test_one_exchange_before_the_question_is_summarised_too() -> None:
+    messages: list[Message] = [
+        UserMessage(content="long " * 100),
+        AssistantMessage(content="noted"),
+        UserMessage(content="now?"),
+    ]
+    compacted = await summarize_oldest()(messages, Summariser())
+    assert [type(m) for m in compacted] == [UserMessage, UserMessage]
+    assert compacted[1] == UserMessage(content="now?")
 
 
 async def test_one_question_over_many_turns_keeps_the_question_and_the_last_turn() -> None:
@@ -314,7 +325,6 @@ async def test_the_summary_request_sends_at_most_max_chars_of_the_newest_text() 
         UserMessage(content="old " * 1000),
         AssistantMessage(content="fine"),
         UserMessage(content="new"),
-        AssistantMessage(content="ok"),
     ]
     ask = Summariser()
     await summarize_oldest(max_chars=50)(messages, ask)
