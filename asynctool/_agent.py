@@ -114,9 +114,11 @@ class Agent(Generic[OutputT]):
         accept_finish_reasons: final-answer finish reasons besides `stop` to accept, e.g.
             `{"length"}`; others raise `FinishReasonError` with the partial answer.
         before_tool_call: `async def hook(call: ToolCall, context: ToolContext) -> Deny |
-            Rewrite | None`, run before each call of a registered tool: None runs it, `Deny`
-            does not, `Rewrite` runs it with other arguments. Anything else it returns, or
-            raises, is raised to the caller and the call does not run.
+            Rewrite | Defer | Answer | None`, run before each call of a registered tool: None
+            runs it, `Deny` does not, `Rewrite` runs it with other arguments, `Answer` gives
+            its output without running it, `Defer` leaves it to be decided later: the run
+            pauses after the turn's other calls (`RunResult.paused`, `resume`). Anything else
+            it returns, or raises, is raised to the caller and the call does not run.
         after_response: `async def hook(completion: ChatCompletion) -> None`, called with
             every completion; what it raises is raised to the caller.
         tool_error_handler: `def handler(call: ToolCall, error: Exception) -> str` (not
@@ -130,6 +132,20 @@ class Agent(Generic[OutputT]):
         eager_tools: in `run_stream`, start each tool call as soon as its arguments are
             complete (the next call began) instead of when the whole answer has streamed.
             The hooks and limits apply as to any call. `run` is not changed by it.
+        history: `def history(messages[, context]) -> messages` (sync or async), called
+            before each request with the messages about to be sent; what it returns is sent
+            instead (an assistant message with tool calls with all its tool messages, or not
+            at all: anything else is an `InvalidRequestError`). The transcript keeps all.
+            `keep_last_turns(n)` and `keep_within_tokens(limit)` are ready ones.
+        on_overflow: `async def compact(messages, ask) -> messages`, called when a request
+            fails because the context is full (`is_context_overflow`); the request is sent
+            again once with what it returns. `summarize_oldest()` is the ready one. Off by
+            default.
+        max_total_tokens: the most tokens (as reported) a run may use; `TokenBudgetExceeded`.
+        max_requests: the most requests a run may send, summaries included;
+            `RequestBudgetExceeded`.
+        max_run_seconds: the most wall time a run may take (pauses aside);
+            `TimeBudgetExceeded`.
         **params: any other request field of `create` (`temperature`, `max_tokens`, ...).
     """
 
