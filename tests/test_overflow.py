@@ -13,9 +13,12 @@ from asynctool import (
     AssistantMessage,
     DeveloperMessage,
     FunctionCall,
+    ImageContentPart,
+    ImageURL,
     InvalidRequestError,
     Message,
     SystemMessage,
+    TextContentPart,
     ToolCall,
     ToolMessage,
     UserMessage,
@@ -340,3 +343,30 @@ def test_summarize_oldest_refuses_bad_options(options: dict[str, Any], field: st
     with pytest.raises(InvalidRequestError) as caught:
         summarize_oldest(**options)
     assert caught.value.field == field
+
+
+async def test_an_overflow_in_a_plain_text_body_is_recognised() -> None:
+    # A gateway in front of the model that answers in text, not JSON.
+    body = RawResponse(
+        status=400, body=b"prompt is too long: 9000 tokens > 8192", content_type="text/plain"
+    )
+    assert is_context_overflow(await error_from(body))
+
+
+async def test_the_summary_request_tells_content_parts_by_their_text() -> None:
+    messages: list[Message] = [
+        UserMessage(
+            content=[
+                TextContentPart(text="look at"),
+                ImageContentPart(image_url=ImageURL(url="data:,")),
+            ]
+        ),
+        AssistantMessage(content=None, refusal="no"),
+        UserMessage(content="now?"),
+    ]
+    ask = Summariser()
+    await summarize_oldest()(messages, ask)
+    assert str(ask.asked[0][1].content).splitlines() == [
+        "user: look at [ImageContentPart]",
+        "assistant: ",
+    ]

@@ -250,3 +250,50 @@ async def test_defer_works_with_eager_tools(eager: bool) -> None:
         "b": "order 7: shipped",
         "c": "no",
     }
+
+
+async def test_resume_refuses_what_is_not_a_paused_run_and_a_rewrite_of_the_wrong_type() -> None:
+    async with ModelServer(ScriptedModel([THREE_CALLS])) as server:
+        async with AsyncClient(base_url=server.base_url, api_key="sk-test") as client:
+            first = await paused_run(client)
+            assert first.paused is not None
+            with pytest.raises(InvalidRequestError) as caught:
+                await agent(client).resume(first, {})  # type: ignore[arg-type]  # the result
+            assert caught.value.field == "paused" and "RunResult" in caught.value.reason
+            with pytest.raises(InvalidRequestError) as caught:
+                await agent(client).resume(
+                    first.paused,
+                    {"a": Rewrite(["amount", 1]), "c": Approve()},  # type: ignore[arg-type]
+                )
+            assert caught.value.field == "decisions['a']" and "dict or JSON text" in str(
+                caught.value
+            )
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("eager", [False, True], ids=["plain", "eager_tools"])
+async def test_run_and_run_stream_pause_and_resume_to_the_same_state(eager: bool) -> None:
+    states: list[PausedRun] = []
+    finals: list[RunResult[Any]] = []
+    for stream in (False, True):
+        async with ModelServer(ScriptedModel([THREE_CALLS, text("All done.")])) as server:
+            async with AsyncClient(base_url=server.base_url, api_key="sk-test") as client:
+                first = await paused_run(client, stream=stream, eager_tools=eager)
+                assert first.paused is not None
+                states.append(first.paused)
+                decisions = {"a": Approve(), "c": Deny("no")}
+                resuming = agent(client, eager_tools=eager)
+                if stream:
+                    async with resuming.resume_stream(first.paused, decisions) as events:
+                        last = [event async for event in events][-1]
+                    assert isinstance(last, RunCompleted)
+                    finals.append(last.result)
+                else:
+                    finals.append(await resuming.resume(first.paused, decisions))
+    plain, streamed = states
+    # The same state but for the time each took, and the completion's own id and timing.
+    for field in ("messages", "pending", "turns", "requests", "tool_errors", "tool_choice"):
+        assert getattr(plain, field) == getattr(streamed, field), field
+    assert [r.content for r in plain.tool_results] == [r.content for r in streamed.tool_results]
+    assert finals[0].messages == finals[1].messages
+    assert finals[0].output == finals[1].output == "All done."

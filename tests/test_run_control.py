@@ -409,3 +409,18 @@ def test_a_bad_bound_is_refused_when_the_agent_is_made(option: str, value: Any) 
     with pytest.raises(InvalidRequestError) as caught:
         Agent(client, model="m", **{option: value})
     assert caught.value.field == option
+
+
+@pytest.mark.parametrize("provider", ["openai", "llama.cpp"])
+async def test_run_and_run_stream_compact_to_the_same_transcript(provider: str) -> None:
+    code, body = PROVIDERS[provider]
+    turns = [status(code, body=body), text(SUMMARY), text("Both on Friday.")]
+    results = [
+        await run(turns, CONVERSATION, on_overflow=summarize_oldest(), stream=stream)
+        for stream in (False, True)
+    ]
+    (plain_server, plain), (streamed_server, streamed) = results
+    assert plain.messages == streamed.messages
+    assert [r.messages for r in plain_server.requests] == [
+        r.messages for r in streamed_server.requests
+    ]
