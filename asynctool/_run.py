@@ -21,6 +21,15 @@ that needs (anyio documents why); the relay cancels and joins the worker when th
 is left, so no task outlives a turn, and leaving early or cancelling stops the tools and
 closes the HTTP response (read inside `async with`).
 
+Run control, each off unless the settings ask for it: `history` shapes what each request
+sends of the transcript (which keeps everything); a request refused because the context is
+full is sent again once after `on_overflow` compacted the transcript; the `budget` is checked
+before each request and after each answer, and its deadline bounds each turn, entered and
+left inside the turn (never across a yield). A call the hook deferred (`Defer`) is answered
+by a placeholder, the turn's other calls finish, and the run ends with its state
+(`_pause.PausedRun`) instead of the next request; `Run.resumed` goes on from that state, its
+decided calls first.
+
 The loop does no I/O of its own. It is given frozen settings (`RunSettings`) and the two things
 a run does to the world, as callables: `Send` a request (a `ChatCompletion`, or a `ChatStream`
 to read), and `Execute` a turn's calls (their `ToolResult`s); `_seam.py` holds that contract.
