@@ -17,6 +17,7 @@ from ._exceptions import APITimeoutError as APITimeoutError
 from ._exceptions import AsyncToolError as AsyncToolError
 from ._exceptions import AuthenticationError as AuthenticationError
 from ._exceptions import BadRequestError as BadRequestError
+from ._exceptions import BudgetExceeded as BudgetExceeded
 from ._exceptions import ConflictError as ConflictError
 from ._exceptions import ContentFilterFinishReasonError as ContentFilterFinishReasonError
 from ._exceptions import FinishReasonError as FinishReasonError
@@ -31,8 +32,11 @@ from ._exceptions import OutputValidationError as OutputValidationError
 from ._exceptions import PermissionDeniedError as PermissionDeniedError
 from ._exceptions import RateLimitError as RateLimitError
 from ._exceptions import RefusalError as RefusalError
+from ._exceptions import RequestBudgetExceeded as RequestBudgetExceeded
 from ._exceptions import SchemaError as SchemaError
 from ._exceptions import StreamDecodeError as StreamDecodeError
+from ._exceptions import TimeBudgetExceeded as TimeBudgetExceeded
+from ._exceptions import TokenBudgetExceeded as TokenBudgetExceeded
 from ._exceptions import ToolArgumentsError as ToolArgumentsError
 from ._exceptions import ToolCallLimitExceeded as ToolCallLimitExceeded
 from ._exceptions import ToolCallsTruncatedError as ToolCallsTruncatedError
@@ -108,6 +112,16 @@ if _typing.TYPE_CHECKING:
     from ._events import TurnCompleted as TurnCompleted
     from ._execute import Deny as Deny
     from ._execute import Rewrite as Rewrite
+    from ._history import HistoryContext as HistoryContext
+    from ._history import keep_last_turns as keep_last_turns
+    from ._history import keep_within_tokens as keep_within_tokens
+    from ._overflow import is_context_overflow as is_context_overflow
+    from ._overflow import summarize_oldest as summarize_oldest
+    from ._pause import Answer as Answer
+    from ._pause import Approve as Approve
+    from ._pause import Defer as Defer
+    from ._pause import PausedRun as PausedRun
+    from ._pause import PendingCall as PendingCall
     from ._tools import Tool as Tool
     from ._tools import ToolContext as ToolContext
     from ._tools import ToolRegistry as ToolRegistry
@@ -131,6 +145,16 @@ _LAZY = {
     "TurnCompleted": "_events",
     "Deny": "_execute",
     "Rewrite": "_execute",
+    "HistoryContext": "_history",
+    "keep_last_turns": "_history",
+    "keep_within_tokens": "_history",
+    "is_context_overflow": "_overflow",
+    "summarize_oldest": "_overflow",
+    "Answer": "_pause",
+    "Approve": "_pause",
+    "Defer": "_pause",
+    "PausedRun": "_pause",
+    "PendingCall": "_pause",
     "Tool": "_tools",
     "ToolContext": "_tools",
     "ToolRegistry": "_tools",

@@ -8,6 +8,7 @@ settings, frozen, and the agent's ways of acting: its client sends the requests,
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import inspect
@@ -21,6 +22,7 @@ from collections.abc import (
 )
 from typing import Any, Generic, TypeVar, Unpack, overload
 
+from ._budget import Budget
 from ._client import AsyncClient
 from ._closing import AsyncCloseable
 from ._events import (
@@ -31,22 +33,31 @@ from ._events import (
 from ._exceptions import (
     InvalidRequestError,
     SchemaError,
+    ToolArgumentsError,
 )
 from ._execute import (
     BeforeToolCall,
+    Deny,
+    Rewrite,
+    Slots,
     ToolErrorHandler,
     ToolExecutor,
     default_error_handler,
+    rewritten,
 )
+from ._history import History, history_hook
 from ._output import OutputSpec
+from ._overflow import Compact
+from ._pause import Answer, Approve, Decision, Defer, PausedRun, checked_decisions
 from ._request import ChatCompletionRequest, ParseParams, build_body
 from ._run import Run
 from ._seam import AfterResponse, Execute, RunSettings, Send
 from ._sources import RunTools, ToolSource, split_sources
-from ._tools import Tool, ToolRegistry
+from ._tools import Tool, ToolContext, ToolRegistry
 from ._tracing import AgentTrace, start_agent
 from ._types import (
     Message,
+    ToolCall,
     UserMessage,
 )
 
@@ -75,6 +86,22 @@ class AgentOptions(ParseParams, total=False):
     max_result_chars: int
     output_retries: int
     eager_tools: bool
+    history: History | None
+    on_overflow: Compact | None
+    max_total_tokens: int | None
+    max_requests: int | None
+    max_run_seconds: float | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Ways:
+    """What one run is given (see `Agent._ways`)."""
+
+    settings: RunSettings
+    send: Send
+    execute: Execute
+    executor: ToolExecutor
+    slots: Slots
 
 
 class Agent(Generic[OutputT]):
@@ -102,9 +129,11 @@ class Agent(Generic[OutputT]):
         accept_finish_reasons: final-answer finish reasons besides `stop` to accept, e.g.
             `{"length"}`; others raise `FinishReasonError` with the partial answer.
         before_tool_call: `async def hook(call: ToolCall, context: ToolContext) -> Deny |
-            Rewrite | None`, run before each call of a registered tool: None runs it, `Deny`
-            does not, `Rewrite` runs it with other arguments. Anything else it returns, or
-            raises, is raised to the caller and the call does not run.
+            Rewrite | Defer | Answer | None`, run before each call of a registered tool: None
+            runs it, `Deny` does not, `Rewrite` runs it with other arguments, `Answer` gives
+            its output without running it, `Defer` leaves it to be decided later: the run
+            pauses after the turn's other calls (`RunResult.paused`, `resume`). Anything else
+            it returns, or raises, is raised to the caller and the call does not run.
         after_response: `async def hook(completion: ChatCompletion) -> None`, called with
             every completion; what it raises is raised to the caller.
         tool_error_handler: `def handler(call: ToolCall, error: Exception) -> str` (not
@@ -118,6 +147,20 @@ class Agent(Generic[OutputT]):
         eager_tools: in `run_stream`, start each tool call as soon as its arguments are
             complete (the next call began) instead of when the whole answer has streamed.
             The hooks and limits apply as to any call. `run` is not changed by it.
+        history: `def history(messages[, context]) -> messages` (sync or async), called
+            before each request with the messages about to be sent; what it returns is sent
+            instead (an assistant message with tool calls with all its tool messages, or not
+            at all: anything else is an `InvalidRequestError`). The transcript keeps all.
+            `keep_last_turns(n)` and `keep_within_tokens(limit)` are ready ones.
+        on_overflow: `async def compact(messages, ask) -> messages`, called when a request
+            fails because the context is full (`is_context_overflow`); the request is sent
+            again once with what it returns. `summarize_oldest()` is the ready one. Off by
+            default.
+        max_total_tokens: the most tokens (as reported) a run may use; `TokenBudgetExceeded`.
+        max_requests: the most requests a run may send, summaries included;
+            `RequestBudgetExceeded`.
+        max_run_seconds: the most wall time a run may take (pauses aside);
+            `TimeBudgetExceeded`.
         **params: any other request field of `create` (`temperature`, `max_tokens`, ...).
     """
 
@@ -165,6 +208,11 @@ class Agent(Generic[OutputT]):
         output_type: type[Any] | None = None,
         output_retries: int = 1,
         eager_tools: bool = False,
+        history: History | None = None,
+        on_overflow: Compact | None = None,
+        max_total_tokens: int | None = None,
+        max_requests: int | None = None,
+        max_run_seconds: float | None = None,
         **params: Any,
     ) -> None:
         self.client = client
@@ -185,6 +233,9 @@ class Agent(Generic[OutputT]):
         self.tool_choice = tool_choice
         self.reset_tool_choice = reset_tool_choice
         self.eager_tools = _flag("eager_tools", eager_tools)
+        self.history = history_hook(history)
+        self.on_overflow = _hook("on_overflow", on_overflow, ("messages", "ask"))
+        self.budget = Budget.checked(max_total_tokens, max_requests, max_run_seconds)
         self.after_response = _hook("after_response", after_response, ("completion",))
         self.params = {"parallel_tool_calls": parallel_tool_calls, **params}
         self.output: OutputSpec[Any] | None = None
@@ -250,23 +301,107 @@ class Agent(Generic[OutputT]):
             output=self.output,
             output_retries=self.output_retries,
             eager_tools=self.eager_tools,
+            history=self.history,
+            on_overflow=self.on_overflow,
+            budget=self.budget,
         )
 
     def _start(self, input: str | Sequence[Any], deps: Any, *, stream: bool) -> Run:
         """A run of this agent, with its two ways of acting on the world."""
+        ways = self._ways()
+        return Run(ways.settings, input, deps, send=ways.send, execute=ways.execute, stream=stream)
+
+    def _ways(self) -> _Ways:
+        """A run's settings, its way to send (the client) and to run tools (the executor, with
+        its slots); with tool sources, their tools listed again before each request."""
+        settings = self.settings()
         # Partials, not closures: no extra frame per turn. `_send` takes a request already
         # checked, as `base_request` built it.
         send: Send = functools.partial(
             self.client.chat.completions._send, extra_body=self.params.get("extra_body")
         )
-        # Slots are per run: a sync tool's thread left running in one turn counts in the next.
-        execute: Execute = functools.partial(self.executor.run, slots=self.executor.slots())
-        settings = self.settings()
-        if self.sources:  # their tools, listed again before each request (_sources.py)
+        executor = self.executor
+        if self.sources:  # (_sources.py) the run's own executor, reading the run's registry
             tools = RunTools(self.registry, self.sources, self.executor)
             settings = dataclasses.replace(settings, request=tools.first_request(settings.request))
-            send, execute = tools.send(send), tools.execute()
-        return Run(settings, input, deps, send=send, execute=execute, stream=stream)
+            send, executor = tools.send(send), tools.executor
+        # Slots are per run: a sync tool's thread left running in one turn counts in the next.
+        slots = executor.slots()
+        execute: Execute = functools.partial(executor.run, slots=slots)
+        return _Ways(settings, send, execute, executor, slots)
+
+    async def resume(
+        self, paused: PausedRun, decisions: Mapping[str, Decision], *, deps: Any = None
+    ) -> RunResult[OutputT]:
+        """Go on with a paused run (`result.paused`, maybe loaded with `PausedRun.from_json`
+        in another process), a decision for each of its pending calls, by call id:
+        `Approve()`, `Deny(reason)`, `Rewrite(arguments)`, `Answer(output)`, or `Defer()`
+        to keep it waiting (the run then pauses again once the others have run).
+
+        The decided calls run first (not through `before_tool_call`: the decision is its
+        answer), their answers take the placeholders' places, and the run goes on as
+        `run` does, with this agent's settings; its counts (turns, requests, tokens, time)
+        go on from the paused run's.
+
+        Raises:
+            InvalidRequestError: a pending call has no decision, a decision names no pending
+                call or is not one, or a `Rewrite` gives arguments the tool refuses; before
+                anything runs or is sent.
+            The errors of `run`.
+        """
+        run = self._result_of(self._resumed(paused, decisions, deps, stream=False))
+        trace = self._trace()
+        return await (run if trace is None else trace.follow(run))
+
+    def resume_stream(
+        self, paused: PausedRun, decisions: Mapping[str, Decision], *, deps: Any = None
+    ) -> AgentStream:
+        """`resume`, yielding events as `run_stream` does: first the decided calls' results."""
+        run = self._resumed(paused, decisions, deps, stream=True)
+        trace = self._trace()
+        return AgentStream(run) if trace is None else _TracedAgentStream(run, trace)
+
+    def _resumed(
+        self, paused: PausedRun, decisions: Mapping[str, Decision], deps: Any, *, stream: bool
+    ) -> Run:
+        if not isinstance(paused, PausedRun):
+            raise InvalidRequestError(
+                "paused", f"expected a PausedRun (result.paused), got {type(paused).__name__}"
+            )
+        paused.check()
+        checked = checked_decisions(paused, decisions)
+        for pending in paused.pending:
+            self._check_rewrite(pending.call, checked[pending.call.id])
+        ways = self._ways()
+        # The paused calls run as decided, not through `before_tool_call` again.
+        applying = copy.copy(ways.executor)
+        applying.before_tool_call = functools.partial(_as_decided, checked)
+        decided: Execute = functools.partial(applying.run, slots=ways.slots)
+        return Run.resumed(
+            ways.settings,
+            paused,
+            deps,
+            decided=decided,
+            send=ways.send,
+            execute=ways.execute,
+            stream=stream,
+        )
+
+    def _check_rewrite(self, call: ToolCall, decision: Decision) -> None:
+        """A `Rewrite` decision the tool refuses is refused now, before anything runs."""
+        tool = self.registry.get(call.function.name)
+        if not isinstance(decision, Rewrite) or tool is None:
+            return
+        try:
+            rewritten(call, tool, decision)
+        except ToolArgumentsError as exc:
+            raise InvalidRequestError(
+                f"decisions[{call.id!r}]",
+                f"Rewrite(arguments) gives arguments the tool refuses: {exc.__cause__ or exc}; "
+                "nothing ran",
+            ) from None
+        except TypeError as exc:
+            raise InvalidRequestError(f"decisions[{call.id!r}]", str(exc)) from None
 
     async def run(self, input: str | Sequence[Any], *, deps: Any = None) -> RunResult[OutputT]:
         """Run to the final answer.
@@ -401,6 +536,14 @@ def _is_async_callable(fn: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - the method itself is what is asked about
     )
+
+
+async def _as_decided(
+    decisions: Mapping[str, Decision], call: ToolCall, context: ToolContext[Any]
+) -> Deny | Rewrite | Defer | Answer | None:
+    """The `before_tool_call` of a resumed run's paused calls: each call's decision."""
+    decision = decisions[call.id]
+    return None if isinstance(decision, Approve) else decision
 
 
 def _flag(name: str, value: bool) -> bool:

@@ -6,6 +6,7 @@ from typing import Any, Generic, TypeAlias, TypeVar
 
 import msgspec
 
+from ._pause import Defer, PausedRun, PendingCall
 from ._types import ChatCompletion, Message, ToolCall, Usage
 
 __all__ = [
@@ -40,6 +41,9 @@ class RunResult(msgspec.Struct, Generic[OutputT], kw_only=True):
             model was told, whether it failed, how long it took, and the arguments it ran
             with when `before_tool_call` rewrote them (`rewritten_arguments`), which the
             transcript does not show.
+        paused: when `before_tool_call` answered `Defer` for some calls, the run stopped
+            after that turn's other calls: this is its saved state, for `Agent.resume`, and
+            `output` is None. None when the run ended with an answer.
     """
 
     output: OutputT
@@ -48,6 +52,12 @@ class RunResult(msgspec.Struct, Generic[OutputT], kw_only=True):
     turns: int
     completion: ChatCompletion
     tool_results: list[ToolResult] = msgspec.field(default_factory=list)
+    paused: PausedRun | None = None
+
+    @property
+    def pending(self) -> list[PendingCall]:
+        """The calls that wait for a decision (`paused.pending`); empty unless paused."""
+        return self.paused.pending if self.paused is not None else []
 
 
 class TextDelta(msgspec.Struct, frozen=True, kw_only=True):
@@ -95,7 +105,9 @@ class ToolResult(msgspec.Struct, frozen=True, kw_only=True):
     `call` is the model's call, as the transcript keeps it. When `before_tool_call` returned
     `Rewrite`, the tool ran with `rewritten_arguments` (JSON text) instead of
     `call.function.arguments`; None means it ran with the model's own. `duration` is the
-    tool's own time, without the hook's.
+    tool's own time, without the hook's. When the hook returned `Defer`, the call did not
+    run: `deferred` is that answer and `content` the placeholder the transcript holds until
+    `Agent.resume` decides it (see `RunResult.paused`).
     """
 
     call: ToolCall
@@ -105,6 +117,7 @@ class ToolResult(msgspec.Struct, frozen=True, kw_only=True):
     turn: int
     value: Any = None  # what the tool returned, before it was turned into text
     rewritten_arguments: str | None = None
+    deferred: Defer | None = None  # the hook's Defer: the call waits, `content` says so
 
 
 class TurnCompleted(msgspec.Struct, frozen=True, kw_only=True):

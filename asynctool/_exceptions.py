@@ -14,7 +14,11 @@ AsyncToolError
 │   ├── MaxTurnsExceeded
 │   ├── ToolCallLimitExceeded    more calls in one answer than max_tool_calls_per_turn
 │   ├── ToolCallsTruncatedError  `length` while tool-call arguments were unfinished
-│   └── ToolErrorLimitExceeded   too many tool errors in a row
+│   ├── ToolErrorLimitExceeded   too many tool errors in a row
+│   └── BudgetExceeded           a bound of the run crossed (`limit`, `used`):
+│       ├── TokenBudgetExceeded      max_total_tokens
+│       ├── RequestBudgetExceeded    max_requests
+│       └── TimeBudgetExceeded       max_run_seconds (also a TimeoutError)
 ├── OutputError                  an answer that cannot be the output; carries the completion
 │   ├── OutputValidationError    not JSON, or does not fit the requested type (also a ValueError)
 │   ├── RefusalError             the model refused (`message.refusal`)
@@ -65,6 +69,7 @@ __all__ = [
     "AsyncToolError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceeded",
     "ConflictError",
     "ContentFilterFinishReasonError",
     "FinishReasonError",
@@ -80,8 +85,11 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RefusalError",
+    "RequestBudgetExceeded",
     "SchemaError",
     "StreamDecodeError",
+    "TimeBudgetExceeded",
+    "TokenBudgetExceeded",
     "ToolArgumentsError",
     "ToolCallLimitExceeded",
     "ToolCallsTruncatedError",
@@ -204,6 +212,28 @@ class ToolCallsTruncatedError(AgentError):
 
 class ToolErrorLimitExceeded(AgentError):
     """Tool calls failed too many times in a row for the run to recover."""
+
+
+class BudgetExceeded(AgentError):
+    """The run crossed one of its bounds (`max_total_tokens`, `max_requests`,
+    `max_run_seconds`); `limit` is the bound and `used` how much of it the run had used."""
+
+    def __init__(self, message: str, *, limit: float, used: float, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.limit = limit
+        self.used = used
+
+
+class TokenBudgetExceeded(BudgetExceeded):
+    """The tokens the provider reported for the run's requests reached `max_total_tokens`."""
+
+
+class RequestBudgetExceeded(BudgetExceeded):
+    """The run needed a request past `max_requests`."""
+
+
+class TimeBudgetExceeded(BudgetExceeded, TimeoutError):
+    """The run was still going after `max_run_seconds` of wall time."""
 
 
 class OutputError(AsyncToolError):

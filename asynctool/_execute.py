@@ -6,7 +6,9 @@ This is the one place that decides what becomes a tool message and what propagat
   timeout, a `CancelledError` a tool raises while nothing cancelled it: passed to the error
   handler, whose text becomes the call's tool message (the default handler words it so the
   model can fix its call). A handler that raises ends the run with its exception.
-- a denial by the `before_tool_call` hook: a tool message saying so.
+- a denial by the `before_tool_call` hook: a tool message saying so; its `Answer(output)`:
+  that output as the tool message, the tool not run; its `Defer()`: a result marked
+  `deferred`, the placeholder (`_pause.PENDING`) as its text, for the loop to pause on.
 - a bug in a hook (it raised, returned something that is not a decision, or rewrote the
   arguments into ones the tool refuses): raised to the caller, never shown to the model,
   and the call does not run. The hook is the user's code; the model cannot fix it.
@@ -43,6 +45,7 @@ import msgspec
 
 from ._events import ToolResult
 from ._exceptions import ToolArgumentsError, ToolError, ToolTimeoutError, UnknownToolError
+from ._pause import PENDING, Answer, Defer
 from ._seam import Report, keep_finished
 from ._tools import Tool, ToolContext, ToolRegistry
 from ._tracing import traced_tool
@@ -54,6 +57,7 @@ __all__ = [
     "Slots",
     "ToolExecutor",
     "default_error_handler",
+    "rewritten",
 ]
 
 logger = logging.getLogger("asynctool")
@@ -77,8 +81,11 @@ class Rewrite:
     arguments: dict[str, Any] | str
 
 
-BeforeToolCall = Callable[[ToolCall, ToolContext[Any]], Awaitable[Deny | Rewrite | None]]
-"""An async hook run before each call: return None to run it, `Deny` or `Rewrite`."""
+BeforeToolCall = Callable[
+    [ToolCall, ToolContext[Any]], Awaitable[Deny | Rewrite | Defer | Answer | None]
+]
+"""An async hook run before each call: return None to run it, `Deny`, `Rewrite`, `Defer`
+(decide later: the run pauses, see `_pause`) or `Answer` (the output, without running it)."""
 
 ToolErrorHandler = Callable[[ToolCall, Exception], str]
 """Turns a failed call's error into the text the model reads; raise to end the run instead."""
@@ -312,20 +319,14 @@ class ToolExecutor:
         slot: _Slot | None,
     ) -> ToolResult:
         arguments: str | bytes = call.function.arguments
-        rewritten: str | None = None
+        rewritten_text: str | None = None
         if tool is not None and self.before_tool_call is not None:
             # Outside the `try` below: what goes wrong in the hook is the user's bug, raised.
             decision = await self.before_tool_call(call, context)
-            if isinstance(decision, Deny):
-                return ToolResult(
-                    call=call,
-                    content=decision.reason,
-                    is_error=True,
-                    duration=0.0,
-                    turn=context.turn,
-                )
+            if isinstance(decision, Deny | Defer | Answer):
+                return self._not_run(call, decision, context.turn)
             if decision is not None:
-                arguments = rewritten = _rewritten(call, tool, decision)
+                arguments = rewritten_text = rewritten(call, tool, decision)
         started = time.perf_counter()
         is_error = False
         try:
@@ -349,7 +350,25 @@ class ToolExecutor:
             duration=duration,
             turn=context.turn,
             value=value,
-            rewritten_arguments=rewritten,
+            rewritten_arguments=rewritten_text,
+        )
+
+    def _not_run(self, call: ToolCall, decision: Deny | Defer | Answer, turn: int) -> ToolResult:
+        """The result of a call the hook did not let run: denied, deferred (answered by the
+        placeholder until `Agent.resume` decides it) or answered in the tool's stead."""
+        if isinstance(decision, Answer):
+            content, value = self.render(decision.output), decision.output
+            return ToolResult(
+                call=call, content=content, is_error=False, duration=0.0, turn=turn, value=value
+            )
+        denied = isinstance(decision, Deny)
+        return ToolResult(
+            call=call,
+            content=decision.reason if isinstance(decision, Deny) else PENDING,
+            is_error=denied,
+            duration=0.0,
+            turn=turn,
+            deferred=None if isinstance(decision, Deny) else decision,
         )
 
     async def _attempt(
@@ -418,7 +437,7 @@ class ToolExecutor:
         return text
 
 
-def _rewritten(call: ToolCall, tool: Tool[..., Any], decision: object) -> str:
+def rewritten(call: ToolCall, tool: Tool[..., Any], decision: object) -> str:
     """The argument text of a `Rewrite`, checked: anything else a hook returns is a bug in it.
 
     Only `None` approves a call. `Deny` (the class), `False`, `"deny"`: whatever the hook
@@ -428,8 +447,9 @@ def _rewritten(call: ToolCall, tool: Tool[..., Any], decision: object) -> str:
         what = f"the class {decision.__name__}" if isinstance(decision, type) else repr(decision)
         raise TypeError(
             f"before_tool_call returned {what[:100]} for the call {call.id} of "
-            f"{call.function.name!r}; return None to run it, Deny(reason) to refuse it, or "
-            "Rewrite(arguments) to run it with other arguments. It did not run."
+            f"{call.function.name!r}; return None to run it, Deny(reason) to refuse it, "
+            "Rewrite(arguments) to run it with other arguments, Defer() to decide later or "
+            "Answer(output) to answer in its stead. It did not run."
         )
     if not isinstance(decision.arguments, dict | str):
         raise TypeError(

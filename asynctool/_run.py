@@ -21,6 +21,15 @@ that needs (anyio documents why); the relay cancels and joins the worker when th
 is left, so no task outlives a turn, and leaving early or cancelling stops the tools and
 closes the HTTP response (read inside `async with`).
 
+Run control, each off unless the settings ask for it: `history` shapes what each request
+sends of the transcript (which keeps everything); a request refused because the context is
+full is sent again once after `on_overflow` compacted the transcript; the `budget` is checked
+before each request and after each answer, and its deadline bounds each turn, entered and
+left inside the turn (never across a yield). A call the hook deferred (`Defer`) is answered
+by a placeholder, the turn's other calls finish, and the run ends with its state
+(`_pause.PausedRun`) instead of the next request; `Run.resumed` goes on from that state, its
+decided calls first.
+
 The loop does no I/O of its own. It is given frozen settings (`RunSettings`) and the two things
 a run does to the world, as callables: `Send` a request (a `ChatCompletion`, or a `ChatStream`
 to read), and `Execute` a turn's calls (their `ToolResult`s); `_seam.py` holds that contract.
@@ -33,12 +42,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import msgspec
 
+from ._budget import Clock
 from ._events import (
     AgentEvent,
     RunCompleted,
@@ -62,8 +73,11 @@ from ._exceptions import (
     ToolCallsTruncatedError,
     ToolErrorLimitExceeded,
 )
+from ._history import HistoryContext, shaped
 from ._live import Emit, LiveTurn, is_json, with_id
 from ._lossless import convert, wire_extras
+from ._overflow import is_context_overflow
+from ._pause import PausedRun, PendingCall, SavedResult, with_answers
 from ._relay import relayed
 from ._request import ChatCompletionRequest, StreamOptions, checked_messages
 from ._seam import Execute, Report, RunSettings, Send, finished
@@ -82,7 +96,7 @@ from ._types import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from ._stream import ChatStream
 
 __all__ = ["Run"]
 
@@ -130,11 +144,43 @@ class Run:
         self.base = settings.request
         self.tool_results: list[ToolResult] = []
         self.answer: ChatCompletion | None = None  # the last turn's, when it called no tool
+        self.completion: ChatCompletion | None = None  # the last one received
+        self.requests = 0  # every request sent: turns, retries after compaction, summaries
+        self.clock = Clock(settings.budget.max_run_seconds)
+        self.sent: list[Message] = []  # what the last request sent, after `history`
+        self.last_usage: Usage | None = None  # what the provider reported for it
+        self.paused: PausedRun | None = None  # set when a turn's calls wait for a decision
+        # On resume: the paused turn's calls, and the `Execute` that applies their decisions.
+        self.decided: tuple[list[ToolCall], Execute] | None = None
+
+    @classmethod
+    def resumed(
+        cls, settings: RunSettings, paused: PausedRun, deps: Any, *, decided: Execute, **ways: Any
+    ) -> Run:
+        """A run that goes on from `paused`: its decided calls run first (with `decided`, which
+        applies the decisions), then the loop as if it had not stopped."""
+        run = cls(settings, paused.messages, deps, **ways)
+        run.usage = paused.usage
+        run.turns = paused.turns
+        run.requests = paused.requests
+        run.clock = Clock(settings.budget.max_run_seconds, before=paused.elapsed)
+        run.tool_errors = paused.tool_errors
+        run.tool_choice = paused.tool_choice
+        run.output_retries = paused.output_retries
+        run.tool_results = [saved.restored() for saved in paused.tool_results]
+        run.completion = paused.completion
+        run.decided = ([pending.call for pending in paused.pending], decided)
+        return run
 
     async def events(self) -> AsyncGenerator[AgentEvent, None]:
         """The loop: yields every event of the run, the last one `RunCompleted`."""
         try:
-            while True:
+            if self.decided is not None:
+                events: list[AgentEvent] = []
+                await self._timed(self._finish_paused_turn, events.append)
+                for event in events:
+                    yield event
+            while self.paused is None:
                 if self.turns >= self.settings.max_turns:
                     raise MaxTurnsExceeded(
                         f"The run reached max_turns={self.settings.max_turns} while the model "
@@ -144,13 +190,13 @@ class Run:
                 if self.stream:
                     # Closed here, not by the garbage collector: leaving early stops the
                     # turn's tools and closes its response.
-                    async with aclosing(relayed(self._turn)) as live:
+                    async with aclosing(relayed(self._timed_turn)) as live:
                         async for event in live:
                             yield event
                 else:
                     # A plain turn has nothing to show while it is under way.
-                    events: list[AgentEvent] = []
-                    await self._turn(events.append)
+                    events = []
+                    await self._timed_turn(events.append)
                     for event in events:
                         yield event
                 if self.answer is None:
@@ -160,6 +206,7 @@ class Run:
                     continue  # the answer did not parse and went back to the model
                 yield RunCompleted(result=result)
                 return
+            yield RunCompleted(result=self._result_of_pause())
         except AsyncToolError as error:
             self._attach(error)
             raise
@@ -168,7 +215,7 @@ class Run:
         """One turn: send the transcript, take the answer, run its calls; `self.answer` is the
         answer when it called no tool."""
         self.answer = None
-        sent = await self.send(self._request())
+        sent = await self._send_turn()
         if isinstance(sent, ChatCompletion):
             for call in _first_message_calls(sent):
                 emit(ToolCallStarted(id=call.id, name=call.function.name, turn=self.turns))
@@ -178,14 +225,84 @@ class Run:
         else:
             await LiveTurn(self, sent, emit).play()
 
-    def _request(self) -> ChatCompletionRequest:
+    async def _timed_turn(self, emit: Emit) -> None:
+        await self._timed(self._turn, emit)
+
+    async def _timed(self, step: Callable[[Emit], Any], emit: Emit) -> None:
+        """`step(emit)` under the run's deadline (`max_run_seconds`): cancelled when it passes,
+        which answers the calls still running as cancelled, and the run ends with
+        `TimeBudgetExceeded`. The scope is entered and left here, in the task that awaits
+        the step, never across a yield."""
+        remaining = self.clock.remaining()
+        if remaining is None:
+            await step(emit)
+            return
+        with anyio.move_on_after(remaining) as scope:
+            await step(emit)
+        if scope.cancelled_caught:
+            raise self.clock.exceeded()
+
+    async def _send_turn(self) -> ChatCompletion | ChatStream:
+        """Send the turn's request. When it fails because the context is full and the agent
+        has `on_overflow`, the transcript is compacted and the request sent once more."""
+        try:
+            return await self._send(await self._request())
+        except APIError as error:
+            if self.settings.on_overflow is None or not is_context_overflow(error):
+                raise
+            if not await self._compacted():
+                raise
+            logger.info("turn %d: the context was full; compacted, sending again", self.turns)
+        return await self._send(await self._request())
+
+    async def _send(self, request: ChatCompletionRequest) -> ChatCompletion | ChatStream:
+        self.settings.budget.before_request(self.usage, self.requests)
+        self.requests += 1
+        return await self.send(request)
+
+    async def _request(self) -> ChatCompletionRequest:
+        messages = self.messages
+        if self.settings.history is not None:
+            context = HistoryContext(turn=self.turns, usage=self.last_usage, sent=self.sent)
+            messages = await self.settings.history(self.messages, context)
+        self.sent = messages
         return msgspec.structs.replace(
             self.base,
-            messages=self.messages,
+            messages=messages,
             tool_choice=self.tool_choice if self.base.tools else None,
             stream=True if self.stream else None,
             stream_options=_with_usage(self.base.stream_options) if self.stream else None,
         )
+
+    async def _compacted(self) -> bool:
+        """Whether `on_overflow` made the transcript shorter; it is replaced in place (tools
+        hold it as `context.messages`), the summary standing where the old turns were."""
+        assert self.settings.on_overflow is not None
+        compacted = await self.settings.on_overflow(list(self.messages), self._ask)
+        if compacted == self.messages:
+            return False
+        self.messages[:] = shaped(compacted, "on_overflow")
+        return True
+
+    async def _ask(self, messages: list[Message]) -> str:
+        """Send `messages` to the run's model, without tools or an output type, and return
+        its answer; the request counts in the run's usage and budget."""
+        request = msgspec.structs.replace(
+            self.base,
+            messages=messages,
+            tools=None,
+            tool_choice=None,
+            parallel_tool_calls=None,
+            response_format=None,
+            stream=None,
+            stream_options=None,
+        )
+        completion = await self._send(request)
+        assert isinstance(completion, ChatCompletion)  # a request without `stream` is plain
+        self.usage = self.usage + (completion.usage or Usage())
+        if not completion.choices:
+            raise AgentError("The model answered the summary request with no choices")
+        return completion.choices[0].message.content or ""
 
     async def calls_of(
         self, completion: ChatCompletion, emit: Emit, started: Sequence[ToolCall] = ()
@@ -195,6 +312,9 @@ class Run:
         emit(self._account(completion))
         if self.settings.after_response is not None:
             await self.settings.after_response(completion)
+        if _first_message_calls(completion):
+            # Before the assistant message is appended: the transcript stays sendable.
+            self.settings.budget.before_tools(self.usage, completion)
         calls = self._tool_calls(completion, started)
         if not calls:
             self.answer = completion
@@ -205,6 +325,7 @@ class Run:
     def _account(self, completion: ChatCompletion) -> TurnCompleted:
         usage = completion.usage or Usage()
         self.usage = self.usage + usage
+        self.last_usage, self.completion = completion.usage, completion
         logger.debug(
             "turn %d: %d tool call(s), finish_reason=%s, %d tokens",
             self.turns,
@@ -291,13 +412,68 @@ class Run:
         return results
 
     def record(self, calls: list[ToolCall], results: list[ToolResult]) -> None:
-        """The tool messages of a turn whose calls all ended, in call order."""
+        """The tool messages of a turn whose calls all ended, in call order; a deferred call's
+        is the placeholder, and the run pauses after the turn."""
         self.messages.extend(
             ToolMessage(content=result.content, tool_call_id=call.id)
             for call, result in zip(calls, results, strict=True)
         )
-        self.tool_results.extend(results)
-        self._count_errors(results)
+        self._settled(results)
+
+    def _settled(self, results: list[ToolResult]) -> None:
+        """Count a turn's results: those that ended go in `tool_results` and the error
+        count; deferred ones pause the run."""
+        ended = [result for result in results if result.deferred is None]
+        self.tool_results.extend(ended)
+        if ended:
+            self._count_errors(ended)
+        waiting = [result for result in results if result.deferred is not None]
+        if waiting:
+            self.paused = self._pause(waiting)
+
+    async def _finish_paused_turn(self, emit: Emit) -> None:
+        """On resume: run the paused turn's calls as decided, put their answers where the
+        placeholders were, and go on (or pause again, for the calls deferred once more)."""
+        assert self.decided is not None
+        calls, decided = self.decided
+        self.decided = None
+        results = await decided(calls, self._context)
+        for result in results:
+            emit(result)
+        answers = {r.call.id: r.content for r in results if r.deferred is None}
+        self.messages[:] = with_answers(self.messages, answers)
+        self._settled(results)
+
+    def _pause(self, waiting: list[ToolResult]) -> PausedRun:
+        tool_choice = self.tool_choice
+        return PausedRun(
+            messages=list(self.messages),
+            pending=[
+                PendingCall(call=r.call, turn=r.turn, reason=getattr(r.deferred, "reason", None))
+                for r in waiting
+            ],
+            tool_results=[SavedResult.of(result) for result in self.tool_results],
+            usage=self.usage,
+            turns=self.turns,
+            requests=self.requests,
+            elapsed=self.clock.elapsed(),
+            tool_errors=self.tool_errors,
+            tool_choice=dict(tool_choice) if isinstance(tool_choice, Mapping) else tool_choice,
+            output_retries=self.output_retries,
+            completion=self.completion,
+        )
+
+    def _result_of_pause(self) -> RunResult[Any]:
+        assert self.paused is not None and self.completion is not None
+        return RunResult(
+            output=None,
+            messages=self.messages,
+            usage=self.usage,
+            turns=self.turns,
+            completion=self.completion,
+            tool_results=self.tool_results,
+            paused=self.paused,
+        )
 
     def answer_all(
         self, calls: Sequence[ToolCall], error: BaseException, done: Sequence[ToolResult | None]

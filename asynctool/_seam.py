@@ -18,10 +18,13 @@ and the transcript is the same; only the events come later.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
+from ._budget import Budget
 from ._events import ToolResult
+from ._history import Shape
+from ._overflow import Compact
 from ._request import ChatCompletionRequest
 from ._tools import ToolContext
 from ._types import ChatCompletion, ToolCall
@@ -79,7 +82,8 @@ class RunSettings:
     """What a run knows of its agent, fixed when it starts (see `Agent` for each one).
 
     `request` is the request every turn starts from, already checked; a turn replaces its
-    `messages`, `tool_choice` and `stream`.
+    `messages`, `tool_choice` and `stream`. `history` shapes what each request sends of the
+    transcript, `on_overflow` makes room when the context is full, `budget` bounds the run.
     """
 
     request: ChatCompletionRequest
@@ -94,6 +98,9 @@ class RunSettings:
     output: OutputSpec[Any] | None = None
     output_retries: int = 1
     eager_tools: bool = False
+    history: Shape | None = None
+    on_overflow: Compact | None = None
+    budget: Budget = field(default_factory=Budget)
 
 
 def keep_finished(error: BaseException, results: Sequence[ToolResult | None]) -> None:

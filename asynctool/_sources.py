@@ -14,7 +14,6 @@ other's snapshot half-way through a turn.
 from __future__ import annotations
 
 import copy
-import functools
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -24,7 +23,7 @@ import msgspec
 from ._exceptions import ToolDefinitionError
 from ._execute import ToolExecutor
 from ._request import ChatCompletionRequest
-from ._seam import Execute, Send
+from ._seam import Send
 from ._tools import Tool, ToolRegistry
 
 __all__ = ["RunTools", "ToolSource", "split_sources"]
@@ -89,9 +88,10 @@ class RunTools:
 
         return refreshed
 
-    def execute(self) -> Execute:
-        """The run's executor, reading this run's registry (slots per run, as `Agent` does)."""
-        return functools.partial(self._executor.run, slots=self._executor.slots())
+    @property
+    def executor(self) -> ToolExecutor:
+        """The run's executor: the agent's, reading this run's registry."""
+        return self._executor
 
 
 def _merged(

@@ -21,6 +21,7 @@ from aiohttp import web
 
 import asynctool
 from asynctool import AsyncClient, ToolMessage, UserMessage
+from asynctool._pause import PENDING
 from asynctool.demo import _tools, build_agent, run_example
 from asynctool.testing import DemoModel, ModelServer, ScriptedModel, status, text
 
@@ -306,6 +307,25 @@ async def test_mcp_tools_offers_the_servers_tools_beside_its_own(demo: ModelServ
     assert len(tool_messages) == len(result.tool_results) == 4
 
 
+async def test_approval_later_pauses_saves_and_resumes_with_a_new_client(
+    demo: ModelServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "paused.json"
+    result = await load("approval_later").main(demo.base_url, path)
+    saved = asynctool.PausedRun.from_json(path.read_bytes())
+    (pending,) = saved.pending
+    assert pending.call.function.name == "get_delivery_date"
+    # Nothing ran before the decision: the saved transcript holds the placeholder.
+    assert [m.content for m in saved.messages if isinstance(m, ToolMessage)] == [PENDING]
+    # The resumed request answered the call with what the tool returned, once approved.
+    assert len(demo.requests) == 2
+    (answer,) = [m for m in demo.requests[1].messages if m["role"] == "tool"]
+    assert answer["tool_call_id"] == pending.call.id
+    assert "order_12345 is in transit" in answer["content"]
+    assert result.turns == 2 and result.paused is None
+    assert 'get_delivery_date(order_id="order_12345")' in result.output
+
+
 def test_run_example_uses_the_environment_or_an_embedded_server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -328,7 +348,7 @@ def test_run_example_uses_the_environment_or_an_embedded_server(
 
 def test_every_example_is_short_documented_and_tested() -> None:
     assert NAMES == [
-        "chat_bot", "extract_record", "json_mode", "mcp_tools", "parallel_tools",
+        "approval_later", "chat_bot", "extract_record", "json_mode", "mcp_tools", "parallel_tools",
         "resume_transcript", "sse_service", "streaming_events", "tool_choice", "tracing",
         "web_agent",
     ]  # fmt: skip
@@ -342,6 +362,7 @@ def test_every_example_is_short_documented_and_tested() -> None:
 
 
 EXPECTED_OUTPUT = {
+    "approval_later": "Approved 1 call(s) after 2 turns",
     "chat_bot": "[chat 2] bo: What's the weather in Oslo?",
     "extract_record": "Contact(name='Ada Lovelace', email='ada@example.com', company=None)",
     "json_mode": "The answer is not the JSON asked for",
@@ -363,7 +384,8 @@ def test_example_runs_as_a_script(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where resume_transcript saves
+    # Where resume_transcript and approval_later save.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     if name == "tracing":
         pytest.importorskip("opentelemetry.sdk")
     runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name="__main__")
