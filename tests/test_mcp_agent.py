@@ -16,7 +16,10 @@ import pytest
 
 from asynctool import (
     Agent,
+    Approve,
+    Defer,
     Deny,
+    PausedRun,
     ToolCall,
     ToolCallReady,
     ToolContext,
@@ -285,3 +288,26 @@ async def test_an_http_server_in_an_agent(serve: Serve, tmp_path: Path) -> None:
     assert tool_messages(stream.messages)["c1"] == "42"
     assert named(log, "headers")[0]["headers"]["authorization"] == "Bearer sk-docs-0123456789"
     assert "docs_add" in names(server.requests[0])
+
+
+async def test_a_deferred_mcp_call_runs_on_the_server_when_resumed(
+    serve: Serve, tmp_path: Path
+) -> None:
+    # The resumed run's decided calls go through the run's own registry, which holds the
+    # server's tools (they are not the agent's local ones).
+    log = tmp_path / "server.log"
+
+    async def later(call: ToolCall, context: ToolContext[Any]) -> Defer | None:
+        return Defer("a person adds numbers here")
+
+    server, client = await serve(tool_calls(call("add", {"a": 2, "b": 3}, id="c1")), text("5"))
+    async with stdio(log) as mcp:
+        agent = Agent(client, model="m", tools=[mcp], before_tool_call=later)
+        paused = (await agent.run("2+3?")).paused
+        assert paused is not None and named(log, "add") == []
+        saved = PausedRun.from_json(paused.to_json())
+        result = await agent.resume(saved, {"c1": Approve()})
+
+    assert result.output == "5"
+    assert [(e["a"], e["b"]) for e in named(log, "add")] == [(2, 3)]
+    assert server.requests[1].messages[-1] == {"role": "tool", "tool_call_id": "c1", "content": "5"}
