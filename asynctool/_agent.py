@@ -327,7 +327,7 @@ class Agent(Generic[OutputT]):
             send, executor = tools.send(send), tools.executor
         # Slots are per run: a sync tool's thread left running in one turn counts in the next.
         slots = executor.slots()
-        execute: Execute = functools.partial(executor.run, slots=slots)
+        execute: Execute = functools.partial(executor.execute, slots=slots)
         return _Ways(settings, send, execute, executor, slots)
 
     async def resume(
@@ -376,7 +376,7 @@ class Agent(Generic[OutputT]):
         # The paused calls run as decided, not through `before_tool_call` again.
         applying = copy.copy(ways.executor)
         applying.before_tool_call = functools.partial(_as_decided, checked)
-        decided: Execute = functools.partial(applying.run, slots=ways.slots)
+        decided: Execute = functools.partial(applying.execute, slots=ways.slots)
         return Run.resumed(
             ways.settings,
             paused,

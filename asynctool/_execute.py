@@ -211,7 +211,7 @@ class ToolExecutor:
         """Fresh slots for one run."""
         return Slots(self.max_concurrency)
 
-    async def run(
+    async def execute(
         self,
         calls: Sequence[ToolCall] | AsyncIterable[ToolCall],
         context: Callable[[ToolCall], ToolContext[Any]],
@@ -227,20 +227,20 @@ class ToolExecutor:
         """
         if isinstance(calls, Sequence) and len(calls) == 1:
             # Nothing to run beside it: no task group needed.
-            result = await self._run_one(calls[0], context(calls[0]), slots, bounded=False)
+            result = await self._execute_one(calls[0], context(calls[0]), slots, bounded=False)
             if report is not None:
                 report(result)
             return [result]
         results: list[ToolResult | None] = []
         try:
-            await self._run_many(calls, results, context, slots, report)
+            await self._execute_together(calls, results, context, slots, report)
         except BaseException as error:
             keep_finished(error, results)
             raise
-        # Every position is filled: a call that did not finish raised out of `_run_many`.
+        # Every position is filled: a call that did not finish raised out of `_execute_together`.
         return cast("list[ToolResult]", results)
 
-    async def _run_many(
+    async def _execute_together(
         self,
         calls: Sequence[ToolCall] | AsyncIterable[ToolCall],
         results: list[ToolResult | None],
@@ -255,7 +255,7 @@ class ToolExecutor:
 
             async def one(i: int, call: ToolCall) -> None:
                 try:
-                    result = await self._run_one(call, context(call), slots)
+                    result = await self._execute_one(call, context(call), slots)
                 except anyio.get_cancelled_exc_class():
                     raise  # the group's own cancellation, or the run's
                 except BaseException as exc:
@@ -285,7 +285,7 @@ class ToolExecutor:
         for i, call in alone:
             if fatal:
                 break
-            result = await self._run_one(call, context(call), slots, bounded=False)
+            result = await self._execute_one(call, context(call), slots, bounded=False)
             results[i] = result
             if report is not None:
                 report(result)
@@ -296,7 +296,7 @@ class ToolExecutor:
         tool = self.registry.get(call.function.name)
         return tool is not None and tool.sequential
 
-    async def _run_one(
+    async def _execute_one(
         self, call: ToolCall, context: ToolContext[Any], slots: Slots, *, bounded: bool = True
     ) -> ToolResult:
         """One call, in a slot when it runs beside others, is sync (its thread may outlive the

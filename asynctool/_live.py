@@ -80,7 +80,7 @@ class LiveTurn:
         completion = await self._read()
         calls = await self.run.calls_of(completion, self.emit)
         if calls:
-            await self.run.run_tools(calls, self.emit, live=True)
+            await self.run.execute_calls(calls, self.emit, live=True)
 
     async def _read(self, begins: Callable[[int], None] | None = None) -> ChatCompletion:
         """Read the stream to its completion, emitting what each chunk shows; `begins` is told

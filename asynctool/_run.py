@@ -221,7 +221,7 @@ class Run:
                 emit(ToolCallStarted(id=call.id, name=call.function.name, turn=self.turns))
             calls = await self.calls_of(sent, emit)
             if calls:
-                await self.run_tools(calls, emit, live=False)
+                await self.execute_calls(calls, emit, live=False)
         else:
             await LiveTurn(self, sent, emit).play()
 
@@ -377,7 +377,7 @@ class Run:
             self.tool_choice = "auto"
         return calls
 
-    async def run_tools(self, calls: list[ToolCall], emit: Emit, *, live: bool) -> None:
+    async def execute_calls(self, calls: list[ToolCall], emit: Emit, *, live: bool) -> None:
         """Run a turn's calls; their results are emitted as they finish when `live`, else in
         call order once all have."""
         try:
