@@ -78,6 +78,16 @@ def sse(*events: dict[str, Any] | bytes | str, done: bool = True) -> bytes:
     return b"".join(out)
 
 
+def fragment(index: int | None = 0, **fields: Any) -> dict[str, Any]:
+    """One tool-call fragment of a delta, for `chunk(tool_calls=[...])`: `name` and `arguments`
+    go into `function`; `index=None` leaves the index out, as some providers do."""
+    function = {k: fields.pop(k) for k in ("name", "arguments") if k in fields}
+    out: dict[str, Any] = {**fields, "function": function}
+    if index is not None:
+        out["index"] = index
+    return out
+
+
 def completion_body(content: str = "Hello!", **message: Any) -> dict[str, Any]:
     """A non-stream `chat.completion` body with one choice."""
     return {

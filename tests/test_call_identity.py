@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from asynctool import Agent, ToolCallReady, ToolCallStarted, tool
-from tests.conftest import Serve, chunk, sse, stream
+from tests.conftest import Serve, chunk, fragment, sse, stream
 
 
 @tool
@@ -28,15 +28,6 @@ def add(a: int, b: int) -> int:
 def serve(serve: Serve) -> Serve:
     """A turn's stream is read once: a failure is not retried."""
     return functools.partial(serve, max_retries=0)
-
-
-def fragment(index: int | None = 0, **fields: Any) -> dict[str, Any]:
-    """One tool-call fragment: `name` and `arguments` go into `function`."""
-    function = {k: fields.pop(k) for k in ("name", "arguments") if k in fields}
-    out: dict[str, Any] = {**fields, "function": function}
-    if index is not None:
-        out["index"] = index
-    return out
 
 
 async def started_and_ready(

@@ -38,7 +38,7 @@ from asynctool import (
     tool,
 )
 from asynctool.testing import Handler, call, text, tool_calls
-from tests.conftest import Serve, chunk, connections_in_use, sse, stream
+from tests.conftest import Serve, chunk, connections_in_use, fragment, sse, stream
 from tests.test_faults import assert_transcript_valid
 
 LIMIT = 5.0  # a test whose stream waits for an event that never comes fails, and says so
@@ -69,11 +69,6 @@ def paced(*steps: Step, drop: bool = False) -> Handler:
         return response
 
     return Handler(respond)
-
-
-def fragment(index: int, **fields: Any) -> dict[str, Any]:
-    function = {k: fields.pop(k) for k in ("name", "arguments") if k in fields}
-    return {**fields, "index": index, "function": function}
 
 
 def opening(index: int, id: str, name: str) -> bytes:

@@ -29,7 +29,7 @@ from asynctool import (
     tool,
 )
 from asynctool.testing import call, text, tool_calls
-from tests.conftest import Serve, chunk, sse, stream
+from tests.conftest import Serve, chunk, fragment, sse, stream
 
 LIMIT = 5.0  # a test that waits for an event that never comes fails instead of hanging
 
@@ -90,15 +90,6 @@ async def test_a_fast_result_comes_before_a_slow_call_finishes(serve: Serve) -> 
 
 
 # ------------------------------------------------------------------- argument fragments
-
-
-def fragment(index: int | None = 0, **fields: Any) -> dict[str, Any]:
-    """One tool-call fragment: `name` and `arguments` go into `function`."""
-    function = {k: fields.pop(k) for k in ("name", "arguments") if k in fields}
-    out: dict[str, Any] = {**fields, "function": function}
-    if index is not None:
-        out["index"] = index
-    return out
 
 
 def opening(index: int | None, id: str | None, name: str = "add") -> dict[str, Any]:
