@@ -41,7 +41,7 @@ from asynctool import (
     tool,
 )
 from asynctool._exceptions import InvalidRequestError
-from asynctool.testing import Usage, call, status, text, tool_calls
+from asynctool.testing import Usage, call, stall, status, text, tool_calls
 from tests.conftest import Serve, connections_in_use
 
 
@@ -452,11 +452,14 @@ async def test_leaving_run_stream_early_cancels_tools_and_answers_every_call(ser
 
 
 async def test_breaking_out_of_a_stream_closes_the_response(serve: Serve) -> None:
-    _, client = await serve(text("word " * 200, chunk_size=5))
+    # The server stops writing after two events and waits for the client to leave: the
+    # response is still open when the loop breaks, so only closing it frees the connection.
+    _, client = await serve(stall(after=2, reply=text("word " * 200, chunk_size=5)))
     agent = Agent(client, model="m")
     async with agent.run_stream("go") as events:
         async for event in events:
             if isinstance(event, TextDelta):
+                assert connections_in_use(client) == 1  # the response is open here
                 break
     assert connections_in_use(client) == 0
 
