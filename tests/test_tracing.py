@@ -36,11 +36,15 @@ from yarl import URL
 from asynctool import (
     Agent,
     APITimeoutError,
+    Approve,
     AsyncClient,
     AuthenticationError,
+    Defer,
     IncompleteStreamError,
     InvalidRequestError,
     Timeout,
+    ToolCall,
+    ToolContext,
     tool,
 )
 from asynctool._semconv import CAPTURE_ENV, endpoint_of
@@ -543,6 +547,68 @@ async def test_a_streamed_run_parents_its_spans_and_not_the_caller_s(otel: Recor
     between = [s for s in otel.spans() if s.name == "between"]
     assert between and {parent_of(s) for s in between} == {outer.get_span_context().span_id}
     assert attrs(run)["asynctool.agent.turns"] == 2
+
+
+async def test_an_eager_streamed_run_parents_the_tools_started_mid_stream(
+    otel: Recorded,
+) -> None:
+    # With eager_tools a call starts while the stream is still read, in the turn's worker
+    # task: its span must still be a child of the run's, and begin before the request's ends.
+    arrive, started = _barrier(2)
+
+    @tool
+    async def get_weather(location: str) -> str:
+        """Weather.
+
+        Args:
+            location: The city.
+        """
+        await arrive(location)
+        return f"{location}: sunny"
+
+    turns = (
+        tool_calls(
+            call("get_weather", {"location": "Paris"}), call("get_weather", {"location": "Oslo"})
+        ),
+        text("Both sunny."),
+    )
+    async with serving(*turns) as (_, client):
+        agent = Agent(client, model="gpt-test", tools=[get_weather], eager_tools=True)
+        async with agent.run_stream("Weather?") as events:
+            async for _event in events:
+                pass
+    assert events.result is not None and sorted(started) == ["Oslo", "Paris"]
+    run = otel.span("invoke_agent asynctool")
+    chats = [s for s in otel.spans() if s.name == "chat gpt-test"]
+    tools = [s for s in otel.spans() if s.name == "execute_tool get_weather"]
+    assert len(chats) == 2 and len(tools) == 2
+    assert {parent_of(s) for s in chats + tools} == {span_id(run)}
+
+
+async def test_a_paused_run_and_its_resumption_are_two_runs(otel: Recorded) -> None:
+    @tool
+    def refund(order: str) -> str:
+        """Refund an order.
+
+        Args:
+            order: The order id.
+        """
+        return f"refunded {order}"
+
+    async def ask_a_person(call: ToolCall, context: ToolContext[Any]) -> Defer | None:
+        return Defer("a manager approves refunds")
+
+    turns = (tool_calls(call("refund", {"order": "7"}, id="c1")), text("Done."))
+    async with serving(*turns) as (_, client):
+        agent = Agent(client, model="gpt-test", tools=[refund], before_tool_call=ask_a_person)
+        paused = (await agent.run("Refund 7")).paused
+        assert paused is not None
+        result = await agent.resume(paused, {"c1": Approve()})
+    assert result.output == "Done."
+    runs = [s for s in otel.spans() if s.name == "invoke_agent asynctool"]
+    assert len(runs) == 2 and all(parent_of(s) is None for s in runs)
+    (tool_span,) = [s for s in otel.spans() if s.name == "execute_tool refund"]
+    assert parent_of(tool_span) == span_id(runs[1])  # the tool ran in the resumed run
 
 
 async def test_a_streamed_run_left_early_ends_its_span(otel: Recorded) -> None:
