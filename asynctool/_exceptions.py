@@ -56,6 +56,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import msgspec
+
 if TYPE_CHECKING:
     from ._types import ChatCompletion, Usage
 
@@ -562,6 +564,9 @@ def _read_object(body: dict[str, Any], depth: int) -> ErrorFields:
     message = body.get("message")
     if not isinstance(message, str) or not message:
         message = None
+    upstream = _upstream(body.get("metadata"), depth)
+    if upstream is not None:
+        message = f"{message} ({upstream})" if message else upstream
     return ErrorFields(
         message=message,
         # Google's error model names its category `status` (`INVALID_ARGUMENT`).
@@ -569,6 +574,25 @@ def _read_object(body: dict[str, Any], depth: int) -> ErrorFields:
         code=_opt_str(body.get("code")),
         param=_opt_str(body.get("param")),
     )
+
+
+def _upstream(metadata: object, depth: int) -> str | None:
+    """The provider's own words behind a gateway's error: OpenRouter says only "Provider
+    returned error", and puts the upstream's body, as text, in `metadata.raw` and its name in
+    `metadata.provider_name` (https://openrouter.ai/docs/api/reference/errors-and-debugging)."""
+    if not isinstance(metadata, dict):
+        return None
+    raw = metadata.get("raw")
+    if isinstance(raw, str):
+        try:
+            raw = msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            pass  # plain text: read as it is
+    text = _read(raw, depth + 1).message if raw is not None else None
+    if text is None:
+        return None
+    provider = metadata.get("provider_name")
+    return f"{provider}: {text}" if isinstance(provider, str) and provider else text
 
 
 def _read_detail_list(detail: list[Any]) -> ErrorFields:

@@ -156,6 +156,26 @@ SHAPES = {
         {"error": "model 'llama2' not found, try pulling it first"},
         "model 'llama2' not found, try pulling it first",
     ),
+    # OpenRouter's wrapper around the upstream provider's error: its own message says only
+    # "Provider returned error"; the provider's body is text in `metadata.raw`
+    # (https://openrouter.ai/docs/api/reference/errors-and-debugging; the Anthropic case seen
+    # in hotovo/aider-desk#513).
+    "openrouter-upstream": Shape(
+        400,
+        {
+            "error": {
+                "message": "Provider returned error",
+                "code": 400,
+                "metadata": {
+                    "raw": '{"type":"error","error":{"type":"invalid_request_error",'
+                    '"message":"prompt is too long: 209353 tokens > 199999 maximum"}}',
+                    "provider_name": "Anthropic",
+                },
+            }
+        },
+        "Provider returned error (Anthropic: prompt is too long: 209353 tokens > 199999 maximum)",
+        code="400",
+    ),
     # Plain text from a proxy in front of the API: Envoy's 503 (openai/openai-python#1626).
     "plain-text": Shape(
         503,
@@ -258,3 +278,34 @@ def test_an_error_object_without_a_message_still_gives_its_fields() -> None:
     fields = error_fields({"error": {"type": "server_error", "code": 17}})
     assert fields == (None, "server_error", "17", None)
     assert error_message({"error": {"code": 17}}, "HTTP 500") == "HTTP 500"
+
+
+def test_an_upstream_error_in_plain_text_or_without_a_provider_is_read_too() -> None:
+    def wrapped(metadata: dict[str, Any]) -> dict[str, Any]:
+        return {"error": {"message": "Provider returned error", "metadata": metadata}}
+
+    assert error_message(wrapped({"raw": "Rate limit exceeded"}), "") == (
+        "Provider returned error (Rate limit exceeded)"
+    )
+    raw_object = {"error": {"message": "quota exhausted"}}
+    assert error_message(wrapped({"raw": raw_object, "provider_name": "Venice"}), "") == (
+        "Provider returned error (Venice: quota exhausted)"
+    )
+    # Metadata that says nothing readable (moderation's `reasons`, an HTML page) adds nothing.
+    assert error_message(wrapped({"reasons": ["violence"]}), "") == "Provider returned error"
+    assert error_message(wrapped({"raw": "<html><body>502</body></html>"}), "") == (
+        "Provider returned error"
+    )
+
+
+async def test_an_upstream_error_that_echoes_the_key_does_not_show_it(serve: Serve) -> None:
+    key = "sk-or-v1-0123456789abcdef0123456789abcdef"
+    raw = msgspec.json.encode({"error": {"message": f"Invalid API key: {key}"}}).decode()
+    body = {"error": {"message": "Provider returned error", "metadata": {"raw": raw}}}
+    server, _ = await serve(reply(body, status=401))
+    async with AsyncClient(base_url=server.base_url, api_key=key, max_retries=0) as client:
+        with pytest.raises(APIStatusError) as info:
+            await client.chat.completions.create(model="m", messages=MESSAGES)
+    assert server.requests[0].headers["Authorization"] == f"Bearer {key}"
+    assert info.value.message.startswith("Provider returned error (Invalid API key: ")
+    assert key not in str(info.value) and key not in repr(info.value.body)

@@ -313,7 +313,9 @@ async def test_a_changed_thinking_block_is_refused_as_anthropic_refuses_it(fake:
     with pytest.raises(BadRequestError) as caught:
         await provider.client.chat.completions.create(model=CLAUDE, messages=history)
 
-    assert caught.value.message == "Provider returned error"
+    # The message says what the upstream said, not only OpenRouter's wrapper.
+    assert caught.value.message.startswith("Provider returned error (Anthropic: ")
+    assert "Invalid `signature` in `thinking` block" in caught.value.message
     assert (
         "Invalid `signature` in `thinking` block" in caught.value.body["error"]["metadata"]["raw"]
     )
