@@ -54,6 +54,7 @@ from ._exceptions import (
     APITimeoutError,
     AsyncToolError,
     InvalidRequestError,
+    ToolError,
     status_error_class,
 )
 from ._execute import ToolExecutor
@@ -71,6 +72,7 @@ OutputT = TypeVar("OutputT")
 
 MODEL_REQUEST = "asynctool.model_request"
 TOOL_CALL = "asynctool.tool_call"  # with ":<tool name>": DBOS checks it on recovery
+STARTING = "asynctool.tool_started"  # a call of a tool that is not idempotent starts
 
 
 class DurableRunError(AsyncToolError):
@@ -322,11 +324,11 @@ class DBOSAgent(Generic[OutputT]):
         except Exception as error:
             if workflow_id in self._ended:
                 self._ended[workflow_id] = error
-            raise DurableRunError(
-                f"{type(error).__name__}: {error}",
-                error_type=type(error).__name__,
-                messages=list(run.messages),
-            ) from None
+            if isinstance(error, DurableRunError):  # a recorded error, read back
+                kind, text = error.error_type, str(error)
+            else:
+                kind, text = type(error).__name__, f"{type(error).__name__}: {error}"
+            raise DurableRunError(text, error_type=kind, messages=list(run.messages)) from None
         raise AssertionError("a run ends with RunCompleted or an error")  # pragma: no cover
 
     def _ending(self, workflow_id: str, result: RunResult[Any]) -> str:
@@ -419,9 +421,11 @@ class _Steps:
         results: list[ToolResult | None] = [None] * len(calls)
         together = [i for i, call in enumerate(calls) if not self.executor._is_sequential(call)]
         alone = [i for i in range(len(calls)) if i not in together]
+        # Before any call starts, one after the other: their places in the workflow are fixed.
+        started = [await self.started(call) for call in calls]
 
         async def one(i: int) -> None:
-            results[i] = await self.call(calls[i], context(calls[i]))
+            results[i] = await self.call(calls[i], context(calls[i]), started[i])
 
         try:
             async with anyio.create_task_group() as group:
@@ -437,13 +441,33 @@ class _Steps:
         assert len(done) == len(calls)
         return done
 
-    async def call(self, call: ToolCall, context: ToolContext[Any]) -> ToolResult:
+    async def started(self, call: ToolCall) -> bool:
+        """For a call of a tool that is not idempotent (`idempotent=False`), a step that says
+        it starts: False when it is read back from the record, as the call had started in a
+        process that stopped. True for any other call."""
+        tool = self.executor.registry.get(call.function.name)
+        if tool is None or getattr(tool, "idempotent", True):
+            return True
+        fresh: list[bool] = []
+
+        def starting() -> str:
+            fresh.append(True)
+            return call.id
+
+        await DBOS.run_step_async({"name": f"{STARTING}:{call.function.name}"}, starting)
+        return bool(fresh)
+
+    async def call(self, call: ToolCall, context: ToolContext[Any], started: bool) -> ToolResult:
         """One call's step: the executor runs it as in a plain run (hooks, timeout, error
-        text); what its hook or handler raises is recorded too, and ends the run."""
+        text); what its hook or handler raises is recorded too, and ends the run. A call that
+        was under way in a process that stopped, of a tool that is not idempotent, is not run
+        again: the model is told so, as a failed call."""
         ran: list[ToolResult] = []
         raised: list[Exception] = []
 
         async def tool_call() -> bytes:
+            if not started:
+                return _outcome_of(self.lost(call, context.turn))
             try:
                 result = await self.executor._execute_one(call, context, self.slots)
             except Exception as error:
@@ -459,6 +483,15 @@ class _Steps:
         if ran:
             return ran[0]  # the result itself, its value as the tool returned it
         return _restored(msgspec.json.decode(data, type=_Outcome), call.function.name)
+
+    def lost(self, call: ToolCall, turn: int) -> ToolResult:
+        error = ToolError(
+            f"The process running this call of {call.function.name!r} stopped before it "
+            "finished; it was not run again, as the tool is not idempotent. It may or may not "
+            "have taken effect."
+        )
+        text = self.executor._error_text(call, error)
+        return ToolResult(call=call, content=text, is_error=True, duration=0.0, turn=turn)
 
 
 def _retryable(error: APIError) -> bool:
@@ -486,11 +519,8 @@ def _outcome_of(result: ToolResult) -> bytes:
 def _restored(outcome: _Outcome, tool: str) -> ToolResult:
     """A recorded tool step's result; a recorded error of its hook raised again."""
     if outcome.raised is not None or outcome.result is None:
-        raise DurableRunError(
-            f"the tool call of {tool!r} raised, as recorded: {outcome.raised}",
-            error_type=(outcome.raised or "").split(":", 1)[0],
-            messages=[],
-        )
+        raised = outcome.raised or ""
+        raise DurableRunError(raised, error_type=raised.split(":", 1)[0], messages=[])
     saved = outcome.result
     return ToolResult(
         call=saved.call,

@@ -4,6 +4,7 @@
 SQLite file DATABASE, with the agent against the model server at BASE_URL, and:
 
 - `start`: starts the run WORKFLOW_ID and waits for it (the test kills this process);
+- `start:TEXT`: the same, the run's input TEXT;
 - `recover`: only launches, which recovers the runs left pending, waits for WORKFLOW_ID and
   prints its result as JSON: the transcript, and the tool results' text.
 
@@ -21,7 +22,7 @@ from typing import Any
 import msgspec
 from dbos import DBOS
 
-from asynctool import Agent, AsyncClient, ToolContext
+from asynctool import Agent, AsyncClient, ToolContext, tool
 from asynctool.dbos import DBOSAgent
 
 TASK = "Book flight OS123 and tell me the weather in Oslo"
@@ -58,9 +59,27 @@ async def weather(context: ToolContext[Path], city: str) -> str:
     return f"sunny in {city}"
 
 
+async def _charge(context: ToolContext[Path], amount: int) -> str:
+    """Charge the customer's card.
+
+    Args:
+        amount: euros.
+    """
+    _record(context, str(amount))
+    print("charging", flush=True)  # the test reads it: the call is under way
+    await asyncio.Event().wait()  # the card's bank never answers: the test kills the process
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+charge = tool(_charge, name="charge")
+# Charging twice is not the same as charging once. (`@tool(idempotent=False)` where `tool`
+# takes it; asynctool.dbos reads the attribute.)
+charge.idempotent = False  # type: ignore[attr-defined]
+
+
 def agent(client: AsyncClient, **options: Any) -> Agent[str | None]:
     """The agent both the plain and the durable runs use."""
-    return Agent(client, model="gpt-test", tools=[book, weather], **options)
+    return Agent(client, model="gpt-test", tools=[book, weather, charge], **options)
 
 
 def config(database: Path) -> Any:
@@ -74,8 +93,8 @@ async def main(mode: str, database: Path, base_url: str, records: Path, workflow
         DBOS(config=config(database))
         DBOS.launch()  # in the running loop: the runs it recovers run on it
         try:
-            if mode == "start":
-                await durable.run(TASK, workflow_id=workflow_id)
+            if mode.startswith("start"):
+                await durable.run(mode.partition(":")[2] or TASK, workflow_id=workflow_id)
                 return
             result = await durable.result(workflow_id)
         finally:

@@ -14,7 +14,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -108,10 +108,27 @@ async def test_parallel_tools_give_the_transcript_of_a_plain_run(tmp_path: Path)
     assert "sk-test" not in recorded and TASK in recorded
 
 
+async def test_a_run_replayed_from_its_record_gives_the_same_transcript(tmp_path: Path) -> None:
+    async with serving(BOOK_AND_WEATHER, ANSWER, ANSWER) as (server, client):
+        async with launched(tmp_path, agent(client)) as durable:
+            result = await durable.run(TASK, workflow_id="trip-3")
+            # A new workflow from step 4 (the last request): steps 1 to 3 are read back from
+            # the record, the request is sent again.
+            fork = await DBOS.fork_workflow_async("trip-3", 4)
+            replayed = await durable.result(fork.workflow_id)
+    assert encoded(replayed.messages) == encoded(result.messages)
+    assert replayed.usage == result.usage
+    assert ran(tmp_path, "book") == ["OS123"] and ran(tmp_path, "weather") == ["Oslo"]
+    assert len(server.requests) == 3
+    assert server.requests[2].json == server.requests[1].json
+    assert [r.content for r in replayed.tool_results] == [r.content for r in result.tool_results]
+
+
 async def test_a_workflow_id_runs_once(tmp_path: Path) -> None:
     async with serving(BOOK_AND_WEATHER, ANSWER) as (server, client):
         async with launched(tmp_path, agent(client)) as durable:
-            first = await durable.run(TASK, workflow_id="trip-2")
+            started = await durable.start(TASK, workflow_id="trip-2")
+            first = await durable.result(started)
             second = await durable.run(TASK, workflow_id="trip-2")
     assert encoded(second.messages) == encoded(first.messages)
     assert len(server.requests) == 2
@@ -140,6 +157,12 @@ async def test_a_request_the_client_would_not_retry_ends_the_run(tmp_path: Path)
             # Read back from the database: the error's class name, text and transcript.
             with pytest.raises(DurableRunError) as stored:
                 await durable.result("bad-1")
+            # Replayed, the recorded failure is raised again; nothing is sent.
+            fork = await DBOS.fork_workflow_async("bad-1", 2)
+            with pytest.raises(DurableRunError) as replayed:
+                await durable.result(fork.workflow_id)
+    assert replayed.value.error_type == "BadRequestError"
+    assert "no such model" in str(replayed.value)
     assert len(server.requests) == 1
     assert raised.value.status_code == 400 and "no such model" in str(raised.value)
     assert stored.value.error_type == "BadRequestError"
@@ -158,6 +181,40 @@ async def test_retries_run_out_with_the_last_error(tmp_path: Path) -> None:
     assert len(server.requests) == 2
 
 
+async def test_a_hook_that_raises_is_raised_to_the_caller(tmp_path: Path) -> None:
+    async def hook(call: Any, context: Any) -> None:
+        if call.function.name == "book":
+            raise RuntimeError("the hook's own bug")
+
+    async with serving(BOOK_AND_WEATHER, ANSWER) as (server, client):
+        async with launched(tmp_path, agent(client, before_tool_call=hook)) as durable:
+            with pytest.raises(RuntimeError, match="the hook's own bug"):
+                await durable.run(TASK, workflow_id="hook-1")
+            with pytest.raises(DurableRunError) as stored:
+                await durable.result("hook-1")
+            # Replayed from after the tools' steps: the recorded error, the hook not called.
+            fork = await DBOS.fork_workflow_async("hook-1", 4)
+            with pytest.raises(DurableRunError) as replayed:
+                await durable.result(fork.workflow_id)
+    assert stored.value.error_type == "RuntimeError"
+    assert replayed.value.error_type == "RuntimeError"
+    assert "the hook's own bug" in str(replayed.value)
+    assert len(server.requests) == 1 and ran(tmp_path, "book") == []
+
+
+async def test_the_wall_time_budget_counts_from_the_first_start(tmp_path: Path) -> None:
+    async with serving(ANSWER) as (_, client):
+        async with launched(tmp_path, agent(client, max_run_seconds=60)) as durable:
+            result = await durable.run(TASK, workflow_id="timed-1")
+            steps = await DBOS.list_workflow_steps_async("timed-1")
+    assert result.output == "Booked OS123, seat 12A; it is sunny in Oslo."
+    # The start time is a step: a recovered run reads it back instead of starting again.
+    assert [step["function_name"] for step in steps] == [
+        "asynctool.started",
+        "asynctool.model_request",
+    ]
+
+
 async def test_bad_input_and_options_are_refused_before_anything_starts(tmp_path: Path) -> None:
     async with serving() as (server, client):
         with pytest.raises(InvalidRequestError, match="model_attempts"):
@@ -173,10 +230,42 @@ async def test_bad_input_and_options_are_refused_before_anything_starts(tmp_path
     assert workflows == [] and server.requests == []
 
 
+def process(server: ModelServer, mode: str, tmp_path: Path, workflow_id: str) -> Any:
+    """`tests._dbos_agents` in a process of its own, on the database in `tmp_path`."""
+    return asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests._dbos_agents",
+        mode,
+        str(tmp_path / "dbos.sqlite"),
+        server.base_url,
+        str(tmp_path),
+        workflow_id,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def killed(first: asyncio.subprocess.Process) -> None:
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    assert first.returncode == -signal.SIGKILL
+
+
+async def recovered(server: ModelServer, tmp_path: Path, workflow_id: str) -> Any:
+    """The result of `workflow_id`, recovered by a new process: launching DBOS is all it does."""
+    second = await process(server, "recover", tmp_path, workflow_id)
+    out, err = await asyncio.wait_for(second.communicate(), 60)
+    assert second.returncode == 0, err.decode()[-3000:]
+    return msgspec.json.decode(out)
+
+
 async def test_a_run_killed_after_its_tools_is_recovered_without_running_them_again(
     tmp_path: Path,
 ) -> None:
-    database, records = tmp_path / "dbos.sqlite", tmp_path
+    records = tmp_path
     second_request = asyncio.Event()
 
     async def unanswered(request: web.Request) -> web.StreamResponse:
@@ -189,32 +278,12 @@ async def test_a_run_killed_after_its_tools_is_recovered_without_running_them_ag
 
     model = ScriptedModel([BOOK_AND_WEATHER, arrived, ANSWER])
     async with ModelServer(model) as server:
-        run: Callable[[str], Any] = lambda mode: asyncio.create_subprocess_exec(  # noqa: E731
-            sys.executable,
-            "-m",
-            "tests._dbos_agents",
-            mode,
-            str(database),
-            server.base_url,
-            str(records),
-            "trip-9",
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        first = await run("start")
+        first = await process(server, "start", tmp_path, "trip-9")
         await asyncio.wait_for(second_request.wait(), 60)
         # Both tools have run and their steps are recorded; the next answer has not come.
         assert ran(records, "book") == ["OS123"] and ran(records, "weather") == ["Oslo"]
-        first.send_signal(signal.SIGKILL)
-        await first.wait()
-        assert first.returncode == -signal.SIGKILL
-
-        second = await run("recover")
-        out, err = await asyncio.wait_for(second.communicate(), 60)
-        assert second.returncode == 0, err.decode()[-3000:]
-    result = msgspec.json.decode(out)
+        await killed(first)
+        result = await recovered(server, tmp_path, "trip-9")
     # The run completed in the second process, and each tool ran exactly once.
     assert result["output"] == "Booked OS123, seat 12A; it is sunny in Oslo."
     assert ran(records, "book") == ["OS123"] and ran(records, "weather") == ["Oslo"]
@@ -235,3 +304,23 @@ async def test_a_run_killed_after_its_tools_is_recovered_without_running_them_ag
     async with serving(BOOK_AND_WEATHER, ANSWER) as (_, client):
         expected = await agent(client).run(TASK, deps=plain_records)
     assert result["messages"] == encoded(expected.messages)
+
+
+async def test_a_call_of_a_tool_that_is_not_idempotent_is_not_run_again(tmp_path: Path) -> None:
+    # The process dies while the card is being charged: whether the charge went through is
+    # unknown, so the recovered run does not charge again; the model is told.
+    turns = [tool_calls(call("charge", {"amount": 40}, id="c")), text("Please check your card.")]
+    async with ModelServer(ScriptedModel(turns)) as server:
+        first = await process(server, "start:Charge me 40 euros", tmp_path, "pay-1")
+        assert first.stdout is not None
+        assert await asyncio.wait_for(first.stdout.readline(), 60) == b"charging\n"
+        assert ran(tmp_path, "charge") == ["40"]  # under way
+        await killed(first)
+        result = await recovered(server, tmp_path, "pay-1")
+    assert ran(tmp_path, "charge") == ["40"]
+    assert result["output"] == "Please check your card."
+    (told,) = [m for m in server.requests[1].json["messages"] if m["role"] == "tool"]
+    assert told["tool_call_id"] == "c"
+    assert "stopped before it finished; it was not run again" in told["content"]
+    assert told["content"].startswith("Error")
+    assert len(server.requests) == 2
