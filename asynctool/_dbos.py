@@ -7,10 +7,10 @@ finished returns its recorded output instead of running. So the loop here is `Ru
 code as `Agent.run`, given a `Send` and an `Execute` (`_seam.py`) whose every model request
 and every tool call is a step (`DBOS.run_step_async`).
 
-What DBOS records: the workflow's input (the user's text or conversation, as JSON), each
-step's output (a completion, a tool's result, as msgspec JSON) and the workflow's result (the
-`RunResult` as JSON). Never the client, the agent or its API key: a step is a closure over
-them, and DBOS keeps no step's arguments.
+What DBOS records: the workflow's input (the user's text or conversation, or a paused run and
+its decisions, as JSON), each step's output (a completion, a tool's result, as msgspec JSON)
+and the workflow's result (the `RunResult` as JSON). Never the client, the agent or its API
+key: a step is a closure over them, and DBOS keeps no step's arguments.
 
 The recovered run must take the same steps in the same order, as DBOS finds a step's output
 by its position in the workflow:
@@ -23,6 +23,12 @@ by its position in the workflow:
   recovery, over the recorded completions: they must not depend on what changed since.
   `before_tool_call` and `tool_error_handler` run inside a tool's step, once.
 
+DBOS runs a step again when its process died before the step's output was recorded: a
+tool call under way then runs twice. For a tool marked not idempotent (its `idempotent`
+attribute false, as `@tool(idempotent=False)` sets it), a step first records that the call
+starts; a recovery that finds that record and no result does not run the call again, and the
+model is told, as for a failed call, that it may or may not have taken effect.
+
 A model request that fails in a way the client retries (connection, timeout, 408, 409, 429,
 5xx), after the client's own retries, is retried by DBOS as a step (`model_attempts`); what
 is left failing ends the run as in a plain run. DBOS pickles what a workflow raises, and not
@@ -33,10 +39,12 @@ error itself.
 
 from __future__ import annotations
 
+import copy
+import functools
 import time
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterable, Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -44,7 +52,7 @@ import msgspec
 from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 from dbos import error as dbos_errors
 
-from ._agent import Agent
+from ._agent import Agent, _as_decided, _positive
 from ._budget import Clock
 from ._events import RunCompleted, RunResult, ToolResult
 from ._exceptions import (
@@ -57,8 +65,16 @@ from ._exceptions import (
     ToolError,
     status_error_class,
 )
-from ._execute import ToolExecutor
-from ._pause import Defer, PausedRun, SavedResult
+from ._execute import Deny, Rewrite, Slots, ToolExecutor
+from ._pause import (
+    Answer,
+    Approve,
+    Decision,
+    Defer,
+    PausedRun,
+    SavedResult,
+    checked_decisions,
+)
 from ._request import ChatCompletionRequest, checked_messages
 from ._retry import should_retry
 from ._run import Run
@@ -153,6 +169,52 @@ class _Outcome(msgspec.Struct, kw_only=True):
     raised: str | None = None
 
 
+class _Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A decision for a paused call, as the workflow's input stores it."""
+
+    kind: str  # the decision's class name
+    reason: str | None = None
+    arguments: dict[str, Any] | str | None = None
+    output: Any = None
+
+    @classmethod
+    def of(cls, call_id: str, decision: Decision) -> _Decision:
+        if isinstance(decision, Deny | Defer):
+            return cls(kind=type(decision).__name__, reason=decision.reason)
+        if isinstance(decision, Rewrite):
+            return cls(kind="Rewrite", arguments=decision.arguments)
+        if isinstance(decision, Answer):
+            try:
+                return cls(kind="Answer", output=msgspec.to_builtins(decision.output))
+            except TypeError as exc:
+                field = f"decisions[{call_id!r}]"
+                raise InvalidRequestError(
+                    field, f"Answer(output) cannot be stored: {exc}"
+                ) from None
+        return cls(kind="Approve")
+
+    def decision(self) -> Decision:
+        if self.kind == "Deny":
+            return Deny() if self.reason is None else Deny(self.reason)
+        if self.kind == "Defer":
+            return Defer(self.reason)
+        if self.kind == "Rewrite":
+            assert self.arguments is not None
+            return Rewrite(self.arguments)
+        if self.kind == "Answer":
+            return Answer(self.output)
+        return Approve()
+
+
+class _Input(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The workflow's input: the user's text or conversation, or a paused run and the
+    decisions for its pending calls."""
+
+    input: Any = None
+    paused: PausedRun | None = None
+    decisions: dict[str, _Decision] | None = None
+
+
 class _Saved(msgspec.Struct, kw_only=True):
     """The workflow's result: a `RunResult`, the tools' values left out."""
 
@@ -200,22 +262,20 @@ class DBOSAgent(Generic[OutputT]):
             raise InvalidRequestError(
                 "agent", "a durable run takes local tools only, not tool sources (MCP servers)"
             )
-        if isinstance(model_attempts, bool) or not isinstance(model_attempts, int):
+        if name is not None and (not isinstance(name, str) or not name):
+            raise InvalidRequestError("name", f"expected a non-empty str, got {name!r}")
+        if isinstance(retry_interval, bool) or not isinstance(retry_interval, int | float):
             raise InvalidRequestError(
-                "model_attempts", f"expected an int >= 1, got {model_attempts!r}"
+                "retry_interval", f"expected seconds >= 0, got {retry_interval!r}"
             )
-        if model_attempts < 1:
-            raise InvalidRequestError(
-                "model_attempts", f"expected an int >= 1, got {model_attempts!r}"
-            )
-        if not isinstance(retry_interval, int | float) or retry_interval < 0:
+        if retry_interval < 0:
             raise InvalidRequestError(
                 "retry_interval", f"expected seconds >= 0, got {retry_interval!r}"
             )
         self.agent = agent
         self.name = name if name is not None else agent.name
         self.deps = deps
-        self.model_attempts = model_attempts
+        self.model_attempts = _positive("model_attempts", model_attempts)
         self.retry_interval = float(retry_interval)
         # What a run started here ended with, for `run` to hand over as it is (the tools'
         # values kept, the error itself): taken when read, only for runs someone waits on.
@@ -239,8 +299,11 @@ class DBOSAgent(Generic[OutputT]):
             The errors of `Agent.run`; `DurableRunError` when the run ended in another
                 process, or before this one waited on it.
         """
+        return await self._started(_input_of(input), workflow_id)
+
+    async def _started(self, data: str, workflow_id: str | None) -> RunResult[OutputT]:
+        """Start the workflow with `data`, and wait for its result."""
         workflow_id = workflow_id if workflow_id is not None else str(uuid.uuid4())
-        data = _input_of(input)
         self._ended[workflow_id] = None
         try:
             with SetWorkflowID(workflow_id):
@@ -258,6 +321,33 @@ class DBOSAgent(Generic[OutputT]):
         with SetWorkflowID(workflow_id):
             await DBOS.start_workflow_async(self._run_workflow, data)
         return workflow_id
+
+    async def resume(
+        self,
+        paused: PausedRun,
+        decisions: Mapping[str, Decision],
+        *,
+        workflow_id: str | None = None,
+    ) -> RunResult[OutputT]:
+        """Go on with a paused run (`result.paused`), as `Agent.resume` does, as a new
+        workflow: its decided calls and everything after them are steps.
+
+        Raises:
+            InvalidRequestError: as `Agent.resume`, and for an `Answer(output)` JSON cannot
+                hold; before anything is stored or sent.
+            The errors of `run`.
+        """
+        if not isinstance(paused, PausedRun):
+            raise InvalidRequestError(
+                "paused", f"expected a PausedRun (result.paused), got {type(paused).__name__}"
+            )
+        paused.check()
+        checked = checked_decisions(paused, decisions)
+        for pending in paused.pending:
+            self.agent._check_rewrite(pending.call, checked[pending.call.id])
+        stored = {call_id: _Decision.of(call_id, d) for call_id, d in checked.items()}
+        data = msgspec.json.encode(_Input(paused=paused, decisions=stored)).decode()
+        return await self._started(data, workflow_id)
 
     async def result(self, workflow_id: str) -> RunResult[OutputT]:
         """Wait for the run `workflow_id` (started here, elsewhere, or recovered) to end.
@@ -303,20 +393,40 @@ class DBOSAgent(Generic[OutputT]):
         workflow_id = DBOS.workflow_id
         assert workflow_id is not None
         settings = self.agent.settings()
-        steps = _Steps(self, workflow_id)
-        run = Run(
-            settings,
-            msgspec.json.decode(data),
-            self.deps,
-            send=steps.send,
-            execute=steps.execute,
-            stream=False,
-        )
+        given = msgspec.json.decode(data, type=_Input)
+        executor = self.agent.executor
+        steps = _Steps(self, workflow_id, executor, executor.slots())
+        paused, before = given.paused, 0.0
+        if paused is None:
+            run = Run(
+                settings,
+                given.input,
+                self.deps,
+                send=steps.send,
+                execute=steps.execute,
+                stream=False,
+            )
+        else:
+            # As `Agent.resume`: the paused calls run as decided, not through the hook again.
+            decisions = {k: d.decision() for k, d in (given.decisions or {}).items()}
+            applying = copy.copy(executor)
+            applying.before_tool_call = functools.partial(_as_decided, decisions)
+            decided = _Steps(self, workflow_id, applying, steps.slots)
+            run = Run.resumed(
+                settings,
+                paused,
+                self.deps,
+                decided=decided.execute,
+                send=steps.send,
+                execute=steps.execute,
+                stream=False,
+            )
+            before = paused.elapsed
         limit = settings.budget.max_run_seconds
         if limit is not None:
             # The wall time counts from the first start, recorded, not from the recovery.
             started = await DBOS.run_step_async({"name": "asynctool.started"}, time.time)
-            run.clock = Clock(limit, before=max(0.0, time.time() - started))
+            run.clock = Clock(limit, before=before + max(0.0, time.time() - started))
         try:
             async for event in run.events():
                 if isinstance(event, RunCompleted):
@@ -353,12 +463,14 @@ class DBOSAgent(Generic[OutputT]):
 class _Steps:
     """One run's `Send` and `Execute`, each request and each call a DBOS step."""
 
-    def __init__(self, durable: DBOSAgent[Any], workflow_id: str) -> None:
+    def __init__(
+        self, durable: DBOSAgent[Any], workflow_id: str, executor: ToolExecutor, slots: Slots
+    ) -> None:
         self.agent = durable.agent
         self.durable = durable
         self.workflow_id = workflow_id
-        self.executor: ToolExecutor = durable.agent.executor
-        self.slots = self.executor.slots()
+        self.executor = executor
+        self.slots = slots
         self.requests = 0
 
     def idempotency_key(self, number: int) -> str:
@@ -546,6 +658,6 @@ def _input_of(input: str | Sequence[Any]) -> str:
     if not isinstance(input, str):
         input = checked_messages(input)
     try:
-        return msgspec.json.encode(input).decode()
+        return msgspec.json.encode(_Input(input=input)).decode()
     except TypeError as exc:
         raise InvalidRequestError("input", f"cannot be stored as JSON: {exc}") from None

@@ -29,10 +29,17 @@ from dbos import DBOS
 
 from asynctool import (
     Agent,
+    Answer,
+    Approve,
     BadRequestError,
+    Defer,
+    Deny,
     InvalidRequestError,
     Message,
+    PausedRun,
+    Rewrite,
 )
+from asynctool._dbos import _Decision
 from asynctool.dbos import DBOSAgent, DurableRunError
 from asynctool.testing import (
     Handler,
@@ -181,6 +188,54 @@ async def test_retries_run_out_with_the_last_error(tmp_path: Path) -> None:
     assert len(server.requests) == 2
 
 
+async def books_wait(call: Any, context: Any) -> Defer | None:
+    return Defer("a person books flights") if call.function.name == "book" else None
+
+
+async def test_a_paused_run_is_resumed_as_a_workflow(tmp_path: Path) -> None:
+    plain_records = tmp_path / "plain"
+    plain_records.mkdir()
+    async with serving(BOOK_AND_WEATHER, ANSWER) as (_, client):
+        plain = agent(client, before_tool_call=books_wait)
+        paused = await plain.run(TASK, deps=plain_records)
+        assert paused.paused is not None
+        expected = await plain.resume(paused.paused, {"b": Approve()}, deps=plain_records)
+    async with serving(BOOK_AND_WEATHER, ANSWER) as (server, client):
+        async with launched(tmp_path, agent(client, before_tool_call=books_wait)) as durable:
+            first = await durable.run(TASK, workflow_id="wait-1")
+            assert first.paused is not None and [p.call.id for p in first.pending] == ["b"]
+            assert ran(tmp_path, "book") == [] and ran(tmp_path, "weather") == ["Oslo"]
+            again = await durable.result("wait-1")  # the paused state, read back
+            assert again.paused == first.paused
+            with pytest.raises(InvalidRequestError, match="decisions"):
+                await durable.resume(first.paused, {})
+            saved = PausedRun.from_json(first.paused.to_json())  # another day, maybe
+            result = await durable.resume(saved, {"b": Approve()}, workflow_id="wait-2")
+            steps = await DBOS.list_workflow_steps_async("wait-2")
+    assert result.output == expected.output
+    assert encoded(result.messages) == encoded(expected.messages)
+    assert ran(tmp_path, "book") == ["OS123"] and ran(tmp_path, "weather") == ["Oslo"]
+    names = [step["function_name"] for step in steps]
+    assert names == ["asynctool.tool_call:book", "asynctool.model_request"]
+    assert server.requests[1].headers["Idempotency-Key"] == "asynctool-wait-2-1"
+
+
+async def test_decisions_cross_the_workflow_input(tmp_path: Path) -> None:
+    decisions: list[Any] = [Deny("no"), Deny(), Rewrite({"flight": "OS99"}), Answer({"seat": 3})]
+    decisions += [Approve(), Defer("later")]
+    async with serving(BOOK_AND_WEATHER) as (_, client):
+        async with launched(tmp_path, agent(client, before_tool_call=books_wait)) as durable:
+            first = await durable.run(TASK)
+            assert first.paused is not None
+            with pytest.raises(InvalidRequestError, match="cannot be stored"):
+                await durable.resume(first.paused, {"b": Answer(object())})
+    for decision in decisions:
+        stored = msgspec.json.decode(
+            msgspec.json.encode(_Decision.of("b", decision)), type=_Decision
+        )
+        assert stored.decision() == decision
+
+
 async def test_a_hook_that_raises_is_raised_to_the_caller(tmp_path: Path) -> None:
     async def hook(call: Any, context: Any) -> None:
         if call.function.name == "book":
@@ -221,6 +276,10 @@ async def test_bad_input_and_options_are_refused_before_anything_starts(tmp_path
             DBOSAgent(agent(client), model_attempts=0)
         with pytest.raises(InvalidRequestError, match="retry_interval"):
             DBOSAgent(agent(client), retry_interval=-1)
+        with pytest.raises(InvalidRequestError, match="retry_interval"):
+            DBOSAgent(agent(client), retry_interval="1")  # type: ignore[arg-type]
+        with pytest.raises(InvalidRequestError, match="name"):
+            DBOSAgent(agent(client), name="")
         with pytest.raises(InvalidRequestError, match="agent"):
             DBOSAgent(client)  # type: ignore[arg-type]
         async with launched(tmp_path, agent(client)) as durable:
