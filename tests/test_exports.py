@@ -126,3 +126,17 @@ def test_the_mcp_sdk_is_imported_only_with_asynctool_mcp() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert out == ["[]", "True True"]
+
+
+def test_dbos_is_imported_only_with_asynctool_dbos() -> None:
+    script = (
+        "import sys, asynctool\n"
+        "from asynctool import Agent, tool\n"
+        "print(sorted(m for m in ('dbos', 'sqlalchemy', 'asynctool._dbos') if m in sys.modules))\n"
+        "import asynctool.dbos\n"
+        "print('dbos' in sys.modules, 'sqlalchemy' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "True True"]
