@@ -94,7 +94,7 @@ def travel(client: AsyncClient, **options: Any) -> Agent[Any]:
         client,
         model="m",
         name=options.pop("name", "travel"),
-        tools=[book_flight, weather, hotel, stuck, freezes, freezes_again],
+        tools=[book_flight, weather, hotel, stuck, freezes, freezes_again, slow],
         **options,
     )
 
@@ -118,3 +118,16 @@ def booking() -> Agent[Any]:
 
         completions._send = held  # type: ignore[method-assign]
     return agent
+
+
+@tool
+async def slow(city: str) -> str:
+    """A tool that takes longer than the runs that call it may last (they cancel it)."""
+    _count("slow")
+    await asyncio.sleep(10)
+    return f"slowly, {city}"
+
+
+async def broken_hook(call: ToolCall, context: ToolContext[Any]) -> None:
+    """A hook with a bug in it."""
+    raise KeyError("no such user")

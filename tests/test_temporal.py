@@ -30,6 +30,8 @@ from typing import Any
 import msgspec
 import pytest
 
+import asynctool
+
 temporalio = pytest.importorskip("temporalio", reason="pip install 'asynctool[temporal]'")
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError  # noqa: E402
@@ -153,6 +155,7 @@ PARALLEL = (
         call("hotel", {"city": "Paris"}, id="b"),
         call("weather", {"city": "Rome"}, id="c"),
         call("stuck", {"city": "Rome"}, id="d"),
+        call("weather", {"town": 3}, id="e"),
     ),
     text("Paris is sunny; the hotel is booked."),
 )
@@ -183,10 +186,11 @@ async def test_parallel_tools_give_a_plain_runs_transcript_and_replay_from_histo
     # What the model received, request by request, is what it received from the plain run.
     assert [r.body for r in server.requests] == [r.body for r in plain_server.requests]
     # The stuck tool ended as a plain run's timeout message; the context reached the hotel.
-    tool_messages = {m["tool_call_id"]: m["content"] for m in wire(result.messages)[2:6]}
+    tool_messages = {m["tool_call_id"]: m["content"] for m in wire(result.messages)[2:7]}
     assert tool_messages["d"] == "Error: the tool 'stuck' did not finish within 0.2s."
     assert tool_messages["b"] == "hotel in Paris for ann (turn 1, 2 messages)"
-    assert [r.call.id for r in result.tool_results] == ["a", "b", "c", "d"]
+    assert tool_messages["e"].startswith("Error: ") and "city" in tool_messages["e"]
+    assert [r.call.id for r in result.tool_results] == ["a", "b", "c", "d", "e"]
     # Each tool ran once per run (plain, durable), the replay ran none.
     assert agents.ran(counts, "weather") == 4 and agents.ran(counts, "hotel") == 2
 
@@ -216,12 +220,12 @@ async def test_events_are_followed_from_outside(temporal: Client, counts: Path) 
         events = [event async for event in run.events(poll=0.05)]
         result = await run.result()
     kinds = [type(event).__name__ for event in events]
-    assert kinds[:5] == ["ToolCallStarted"] * 4 + ["TurnCompleted"]
-    assert kinds[5:9] == ["ToolCallReady"] * 4
-    assert sorted(e.call.id for e in events[9:13] if isinstance(e, ToolResult)) == list("abcd")
-    assert kinds[13:] == ["TurnCompleted", "RunCompleted"]
-    assert isinstance(events[0], ToolCallStarted) and isinstance(events[4], TurnCompleted)
-    assert isinstance(events[5], ToolCallReady) and events[5].call.function.name == "weather"
+    assert kinds[:6] == ["ToolCallStarted"] * 5 + ["TurnCompleted"]
+    assert kinds[6:11] == ["ToolCallReady"] * 5
+    assert sorted(e.call.id for e in events[11:16] if isinstance(e, ToolResult)) == list("abcde")
+    assert kinds[16:] == ["TurnCompleted", "RunCompleted"]
+    assert isinstance(events[0], ToolCallStarted) and isinstance(events[5], TurnCompleted)
+    assert isinstance(events[6], ToolCallReady) and events[6].call.function.name == "weather"
     weather = next(e for e in events if isinstance(e, ToolResult) and e.call.id == "a")
     assert weather.value == {"city": "Paris", "sky": "sunny"}
     last = events[-1]
@@ -359,3 +363,68 @@ async def test_a_killed_worker_hands_the_run_to_another_and_the_tool_runs_once(
         "tool_call_id": "f",
         "content": "booked a flight to Oslo",
     }
+
+
+class Trip(msgspec.Struct):
+    city: str
+    nights: int
+
+
+async def test_an_output_type_and_a_budget_behave_as_in_a_plain_run(
+    temporal: Client, counts: Path
+) -> None:
+    script = (
+        tool_calls(call("weather", {"city": "Oslo"}, id="w")),
+        text('{"city": "Oslo", "nights": "two"}'),  # does not parse: sent back once to fix
+        text('{"city": "Oslo", "nights": 2}'),
+    )
+    async with serving(*script) as (_, plain_client):
+        plain = await agents.travel(plain_client, output_type=Trip).run("Plan")
+    async with (
+        serving(*script) as (server, client),
+        worker(temporal, agents.travel(client, name="typed", output_type=Trip)) as queue,
+    ):
+        result = await DurableAgent(temporal, "typed", task_queue=queue, output_type=Trip).run(
+            "Plan"
+        )
+    assert result.output == plain.output == Trip("Oslo", 2)
+    assert wire(result.messages) == wire(plain.messages)
+    assert server.requests[0].body["response_format"]["type"] == "json_schema"
+
+
+async def test_max_run_seconds_is_a_workflow_timer(temporal: Client, counts: Path) -> None:
+    # The slow tool outlasts the run's second: the deadline (anyio's, on Temporal's event
+    # loop: a durable timer) cancels the turn, as in a plain run. A second, not less: the dev
+    # server fires a 0.1 s timer late (measured: after a 0.3 s activity it had not fired).
+    script = (tool_calls(call("slow", {"city": "Oslo"}, id="s")), text("late"))
+    async with serving(*script) as (_, plain_client):
+        with pytest.raises(asynctool.TimeBudgetExceeded) as plain:
+            await agents.travel(plain_client, max_run_seconds=1).run("Go")
+    async with (
+        serving(*script) as (server, client),
+        worker(temporal, agents.travel(client, name="hurried", max_run_seconds=1)) as queue,
+    ):
+        with pytest.raises(WorkflowFailureError) as caught:
+            await DurableAgent(temporal, "hurried", task_queue=queue).run("Go")
+    cause = caught.value.cause
+    assert getattr(cause, "type", None) == "TimeBudgetExceeded"
+    assert cause.details[0]["messages"] == wire(plain.value.messages)
+    assert len(server.requests) == 1
+
+
+async def test_a_bug_in_a_hook_fails_the_run_and_the_call_does_not_run(
+    temporal: Client, counts: Path
+) -> None:
+    script = (tool_calls(call("weather", {"city": "Oslo"}, id="w")), text("x"))
+    async with (
+        serving(*script) as (server, client),
+        worker(
+            temporal, agents.travel(client, name="buggy", before_tool_call=agents.broken_hook)
+        ) as queue,
+    ):
+        with pytest.raises(WorkflowFailureError) as caught:
+            await DurableAgent(temporal, "buggy", task_queue=queue).run("Go")
+    # Raised to the caller, not shown to the model: no second request, the tool never ran.
+    failure = caught.value.cause
+    assert "KeyError" in str(failure.cause) and "no such user" in str(failure.cause)
+    assert len(server.requests) == 1 and agents.ran(counts, "weather") == 0

@@ -9,8 +9,8 @@ run again. The loop is deterministic as the workflow needs it to be, given:
   of a turn are started together with `asyncio.gather`, which Temporal's event loop orders
   the same way on every replay;
 - the budget's wall time read from workflow time (`workflow.time()`), not the machine's
-  clock; `max_run_seconds` is then a Temporal timer (anyio's deadline calls the loop's
-  `call_at`, which Temporal's event loop turns into a durable timer);
+  clock; `max_run_seconds` is then a Temporal timer (`asyncio.timeout` calls the loop's
+  `call_at`, which Temporal's event loop turns into a durable timer; see `_Published`);
 - no randomness: the `Idempotency-Key` of a request is made of the workflow's id, its run id
   and the request's number; a call without an id gets `call_<turn>_<position>`, as always.
 
@@ -35,6 +35,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     import msgspec
@@ -91,9 +92,25 @@ class _WorkflowClock(Clock):
 
 class _Published(Run):
     """The loop, each event of a turn handed to the workflow's followers as it is emitted
-    (a plain turn's events are otherwise yielded once the turn is over)."""
+    (a plain turn's events are otherwise yielded once the turn is over), and its deadline
+    kept with asyncio's timeout rather than anyio's."""
 
     publish: Callable[[AgentEvent], None]
+
+    async def _timed(self, step: Callable[[Emit], Any], emit: Emit) -> None:
+        """`Run._timed`, with `asyncio.timeout`: it cancels the turn once, where anyio's
+        scope cancels again on every pass of the event loop until the turn ends, which keeps
+        Temporal's loop from ever finishing the workflow task (its deadlock detector then
+        fails it); the turn cannot end before the task has sent its cancellations."""
+        remaining = self.clock.remaining()
+        if remaining is None:
+            await step(emit)
+            return
+        try:
+            async with asyncio.timeout(remaining):
+                await step(emit)
+        except TimeoutError:
+            raise self.clock.exceeded() from None
 
     async def _timed_turn(self, emit: Emit) -> None:
         def both(event: AgentEvent) -> None:
@@ -230,7 +247,11 @@ class AgentWorkflow:
             return tool is not None and tool.sequential
 
         together = [i for i, call in enumerate(calls) if not alone(call)]
-        outcomes = await asyncio.gather(*(one(i) for i in together), return_exceptions=True)
+        try:
+            outcomes = await asyncio.gather(*(one(i) for i in together), return_exceptions=True)
+        except asyncio.CancelledError as error:  # the run's deadline: keep what finished
+            keep_finished(error, results)
+            raise
         errors = [o for o in outcomes if isinstance(o, BaseException)]
         for i, call in enumerate(calls):
             if errors:
@@ -289,6 +310,9 @@ class AgentWorkflow:
                 start_to_close_timeout=deadline,
                 heartbeat_timeout=options.heartbeat_timeout,
                 retry_policy=options.tool_retry if idempotent else RetryPolicy(maximum_attempts=1),
+                # A cancelled run (its deadline passed) ends once its tools have stopped, as
+                # a plain run's does, not while they still run.
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
         except ActivityError as failure:
             if not isinstance(failure.cause, ActivityTimeout):
