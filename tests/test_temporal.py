@@ -180,6 +180,7 @@ async def test_parallel_tools_give_a_plain_runs_transcript_and_replay_from_histo
             workflows=[AgentWorkflow], workflow_runner=workflow_runner()
         ).replay_workflow(history)
     assert replayed.replay_failure is None
+    assert "sk-test" not in history.to_json()  # the key stays in the worker's client
     assert wire(result.messages) == wire(plain.messages)
     assert result.output == plain.output == "Paris is sunny; the hotel is booked."
     assert (result.turns, result.usage) == (plain.turns, plain.usage)

@@ -39,9 +39,13 @@ async def _serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with worker:
-        print(f"serving {[a.name for a in agents]} on {args.task_queue!r}", flush=True)
-        await stop.wait()
+    try:
+        async with worker:
+            print(f"serving {[a.name for a in agents]} on {args.task_queue!r}", flush=True)
+            await stop.wait()
+    finally:
+        for agent in agents:
+            await agent.client.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
