@@ -40,6 +40,8 @@ from temporalio.worker import Replayer  # noqa: E402
 
 from asynctool import (  # noqa: E402
     Approve,
+    Defer,
+    Deny,
     RunCompleted,
     ToolCallReady,
     ToolCallStarted,
@@ -429,3 +431,50 @@ async def test_a_bug_in_a_hook_fails_the_run_and_the_call_does_not_run(
     failure = caught.value.cause
     assert "KeyError" in str(failure.cause) and "no such user" in str(failure.cause)
     assert len(server.requests) == 1 and agents.ran(counts, "weather") == 0
+
+
+async def test_a_call_deferred_again_then_denied_never_runs(temporal: Client, counts: Path) -> None:
+    script = (tool_calls(call("book_flight", {"city": "Oslo"}, id="f")), text("Not booked."))
+    async with serving(*script) as (_, plain_client):
+        plain_agent = agents.travel(plain_client, before_tool_call=agents.approve_bookings)
+        paused = await plain_agent.run("Book Oslo")
+        assert paused.paused is not None
+        plain = await plain_agent.resume(paused.paused, {"f": Deny("too dear")})
+    async with (
+        serving(*script) as (server, client),
+        worker(
+            temporal,
+            agents.travel(client, name="denying", before_tool_call=agents.approve_bookings),
+        ) as queue,
+    ):
+        run = await DurableAgent(temporal, "denying", task_queue=queue).start("Book Oslo")
+        deferred = 0
+        async for event in run.events(poll=0.05):
+            if isinstance(event, ToolResult) and event.deferred is not None:
+                deferred += 1  # the hook's Defer, then the first decision's
+                await run.decide(
+                    "f", Defer("still thinking") if deferred == 1 else Deny("too dear")
+                )
+        result = await run.result()
+    assert deferred == 2
+    assert agents.ran(counts, "book_flight") == 0
+    assert server.requests[1].body["messages"][-1]["content"] == "too dear"
+    assert wire(result.messages) == wire(plain.messages)
+    assert result.tool_results[0].content == "too dear" and result.tool_results[0].is_error
+
+
+async def test_a_status_the_client_would_not_retry_fails_the_run_at_once(
+    temporal: Client, counts: Path
+) -> None:
+    async with (
+        serving(status(400, "bad field"), text("never"), max_retries=0) as (
+            server,
+            client,
+        ),
+        worker(temporal, agents.travel(client, name="refused")) as queue,
+    ):
+        with pytest.raises(WorkflowFailureError) as caught:
+            await DurableAgent(temporal, "refused", task_queue=queue).run("Hi")
+    cause = caught.value.cause
+    assert getattr(cause, "type", None) == "BadRequestError" and "bad field" in str(cause)
+    assert len(server.requests) == 1  # not retried

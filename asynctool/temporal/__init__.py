@@ -12,6 +12,7 @@ from ._activities import model_request, tool_call
 from ._client import DurableAgent, DurableRun
 from ._codec import RunInput
 from ._options import DurableOptions
+from ._options import register as register_agents
 from ._worker import agent_worker, workflow_runner
 from ._workflow import AgentWorkflow
 
@@ -23,6 +24,7 @@ __all__ = [
     "RunInput",
     "agent_worker",
     "model_request",
+    "register_agents",
     "tool_call",
     "workflow_runner",
 ]

@@ -64,11 +64,14 @@ _SERVED: dict[str, Served] = {}
 
 
 def register(agents: Agent[object] | Iterable[Agent[object]], options: DurableOptions) -> None:
-    """Serve `agents` in this process, each under its `name` (the last one given wins)."""
+    """Serve `agents` in this process, each under its `name` (the last one given wins).
+
+    `agent_worker` calls it; call it (as `register_agents`) before replaying a history with
+    Temporal's `Replayer` in a process that runs no worker: the workflow reads its agent's
+    settings from here."""
     listed = [agents] if isinstance(agents, Agent) else list(agents)
     if not listed:
         raise InvalidRequestError("agents", "give at least one Agent")
-    names = [agent.name for agent in listed]
     for agent in listed:
         if not isinstance(agent, Agent):
             raise InvalidRequestError("agents", f"expected an Agent, got {type(agent).__name__}")
@@ -78,6 +81,7 @@ def register(agents: Agent[object] | Iterable[Agent[object]], options: DurableOp
                 f"the agent {agent.name!r} has tool sources (MCP servers); durable runs take "
                 "local tools only",
             )
+    names = [agent.name for agent in listed]
     if len(set(names)) != len(names):
         raise InvalidRequestError("agents", f"two agents share a name: {names}")
     for agent in listed:

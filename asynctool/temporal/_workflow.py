@@ -106,10 +106,13 @@ class _Published(Run):
         if remaining is None:
             await step(emit)
             return
+        deadline = asyncio.timeout(remaining)
         try:
-            async with asyncio.timeout(remaining):
+            async with deadline:
                 await step(emit)
         except TimeoutError:
+            if not deadline.expired():
+                raise  # a TimeoutError of the step's own, not the deadline's
             raise self.clock.exceeded() from None
 
     async def _timed_turn(self, emit: Emit) -> None:
