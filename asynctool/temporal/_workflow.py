@@ -19,9 +19,11 @@ workflow: they must be deterministic (no I/O, no clock); `on_overflow`'s `ask` i
 request activity. `before_tool_call` and `tool_error_handler` run in the tool activity, so
 they may do I/O.
 
-The sandbox: asynctool's modules are passed through (imported once, outside the sandbox),
-as `workflow_runner()` configures and as the imports below ask; they keep no state that
-changes across runs but the registry of served agents, which the workflow must read.
+The sandbox: `workflow_runner()` passes asynctool's modules through (imported once, outside
+the sandbox); they keep no state that changes across runs but the registry of served agents,
+which the workflow must read. Temporal's default sandbox refuses them (measured: "Using
+subclasses of proxied objects is unsupported", a class of theirs derives from one of the
+standard library the sandbox proxies), so a worker built by hand passes `workflow_runner()`.
 """
 
 from __future__ import annotations
@@ -31,44 +33,42 @@ from collections.abc import AsyncIterable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 from temporalio.workflow import ActivityCancellationType
 
-with workflow.unsafe.imports_passed_through():
-    import msgspec
-
-    from .._budget import Clock
-    from .._events import AgentEvent, RunCompleted, ToolResult
-    from .._exceptions import (
-        APIError,
-        APITimeoutError,
-        AsyncToolError,
-        ToolTimeoutError,
-        status_error_class,
-    )
-    from .._live import Emit
-    from .._pause import Decision, PendingCall
-    from .._request import ChatCompletionRequest
-    from .._run import Run
-    from .._seam import Report, RunSettings, keep_finished
-    from .._tools import ToolContext
-    from .._types import ChatCompletion, ToolCall
-    from ._codec import (
-        ModelCall,
-        RunInput,
-        ToolCallInput,
-        ToolOutcome,
-        call_to,
-        decision_from,
-        decision_to,
-        event_to,
-        restored,
-        result_to,
-    )
-    from ._options import served
+from .._budget import Clock
+from .._events import AgentEvent, RunCompleted, ToolResult
+from .._exceptions import (
+    APIError,
+    APITimeoutError,
+    AsyncToolError,
+    ToolTimeoutError,
+    status_error_class,
+)
+from .._live import Emit
+from .._pause import Decision, PendingCall
+from .._request import ChatCompletionRequest
+from .._run import Run
+from .._seam import Report, RunSettings, keep_finished
+from .._tools import ToolContext
+from .._types import ChatCompletion, ToolCall
+from ._codec import (
+    ModelCall,
+    RunInput,
+    ToolCallInput,
+    ToolOutcome,
+    call_to,
+    decision_from,
+    decision_to,
+    event_to,
+    restored,
+    result_to,
+)
+from ._options import served
 
 __all__ = ["AgentWorkflow"]
 
