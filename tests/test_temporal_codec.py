@@ -116,3 +116,19 @@ def test_registering_checks_the_agents(monkeypatch: pytest.MonkeyPatch) -> None:
     assert served("twin").agent is twins[0]
     with pytest.raises(LookupError, match="no agent named 'nobody'"):
         served("nobody")
+
+
+def test_the_worker_command_takes_factories_of_an_agent_or_a_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from asynctool.temporal.__main__ import _agents, main
+
+    monkeypatch.setenv("ASYNCTOOL_TEST_MODEL_URL", "http://127.0.0.1:9/v1")
+    (agent,) = _agents("tests._temporal_agents:booking")
+    assert agent.name == "booking"
+    monkeypatch.setattr("tests._temporal_agents.pair", lambda: [agent, agent], raising=False)
+    assert _agents("tests._temporal_agents:pair") == [agent, agent]
+    with pytest.raises(SystemExit, match="module:factory"):
+        _agents("tests._temporal_agents")
+    with pytest.raises(SystemExit):
+        main(["worker", "tests._temporal_agents:booking"])  # no --task-queue
