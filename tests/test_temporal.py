@@ -291,8 +291,8 @@ async def test_a_lost_non_idempotent_call_is_not_retried(temporal: Client, count
     assert agents.ran(counts, "freezes_again") == 2  # idempotent: tried again (2 attempts)
     answers = [m["content"] for m in wire(result.messages) if m["role"] == "tool"]
     assert answers == [
-        "Error: the tool 'freezes' did not finish within 3600s.",
-        "Error: the tool 'freezes_again' did not finish within 3600s.",
+        "Error: the tool 'freezes' did not finish within 1s.",  # the heartbeat timeout
+        "Error: the tool 'freezes_again' did not finish within 1s.",
     ]
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import msgspec
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 from temporalio.workflow import ActivityCancellationType
 
@@ -138,7 +138,7 @@ class AgentWorkflow:
 
     def __init__(self) -> None:
         self._events: list[dict[str, Any]] = []
-        self._told: set[int] = set()  # the results published before the loop emitted them
+        self._told: set[int] = set()  # results published before the loop emitted them
         self._pending: dict[str, PendingCall] = {}
         self._decisions: dict[str, Decision] = {}
         self._done = False
@@ -159,7 +159,6 @@ class AgentWorkflow:
         )
         run.publish = self._publish
         run.clock = _WorkflowClock(settings.budget.max_run_seconds)
-        self._run = run
         try:
             async for event in run.events():
                 if isinstance(event, RunCompleted):
@@ -177,9 +176,9 @@ class AgentWorkflow:
         raise AssertionError("a run ends with RunCompleted or an error")  # pragma: no cover
 
     def _publish(self, event: AgentEvent) -> None:
-        if isinstance(event, ToolResult):
-            if id(event) in self._told:
-                return  # published when its activity finished
+        if isinstance(event, ToolResult) and id(event) in self._told:
+            self._told.discard(id(event))  # published when its activity finished
+            return
         self._events.append(event_to(event))
 
     @workflow.query(name="events")
@@ -276,9 +275,11 @@ class AgentWorkflow:
         decision: dict[str, Any] | None = None
         while True:
             result = await self._tool_activity(call, context, decision)
-            self._told.add(id(result))
             self._events.append(event_to(result))
             if result.deferred is None:
+                # The loop emits it once the turn is over; it is alive until then, so its
+                # id names it alone.
+                self._told.add(id(result))
                 return result
             reason = result.deferred.reason
             self._pending[call.id] = PendingCall(call=call, turn=context.turn, reason=reason)
@@ -322,7 +323,9 @@ class AgentWorkflow:
                 raise
             # The worker was lost, or went silent, and no attempt is left: the call ends as
             # a call past its timeout does in a plain run.
-            waited = seconds if seconds is not None else deadline.total_seconds()
+            waited = deadline.total_seconds() if seconds is None else seconds
+            if failure.cause.type == TimeoutType.HEARTBEAT:  # silent: it waited that long
+                waited = options.heartbeat_timeout.total_seconds()
             text = agent.executor._error_text(call, ToolTimeoutError(call.function.name, waited))
             return ToolResult(
                 call=call, content=text, is_error=True, duration=0.0, turn=context.turn
