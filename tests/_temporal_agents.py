@@ -33,6 +33,10 @@ def ran(folder: Path, name: str) -> int:
 async def book_flight(city: str) -> str:
     """Book a flight to a city."""
     _count("book_flight")
+    hold = os.environ.get("ASYNCTOOL_TEST_HOLD_TOOL")
+    if hold:  # the process dies here, the booking under way (tests/test_dbos.py)
+        Path(hold).write_text("holding\n")  # noqa: ASYNC240 - once, a few bytes
+        await asyncio.Event().wait()
     return f"booked a flight to {city}"
 
 

@@ -142,3 +142,19 @@ def test_temporalio_is_imported_only_with_asynctool_temporal() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert out == ["[]", "True"]
+
+
+def test_dbos_is_imported_only_with_asynctool_dbos() -> None:
+    pytest.importorskip("dbos", reason="pip install 'asynctool[dbos]'")
+    script = (
+        "import sys, asynctool\n"
+        "from asynctool import Agent, tool\n"
+        "import asynctool.testing\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dbos', 'sqlalchemy')))\n"
+        "import asynctool.dbos\n"
+        "print('dbos' in sys.modules, 'temporalio' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "True False"]

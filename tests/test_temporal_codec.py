@@ -1,4 +1,4 @@
-"""What crosses a durable run's history (asynctool.temporal._codec), without a server: every
+"""What crosses a durable run's history (asynctool._durable), without a server: every
 decision both ways, a bad one refused, events and results back as they were."""
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ from asynctool import (
     Usage,
     UserMessage,
 )
-from asynctool._types import ChatCompletion
-from asynctool.temporal import DurableOptions, register_agents
-from asynctool.temporal._codec import (
+from asynctool._durable import (
     decision_from,
     decision_to,
     event_from,
@@ -34,6 +32,8 @@ from asynctool.temporal._codec import (
     result_from,
     result_to,
 )
+from asynctool._types import ChatCompletion
+from asynctool.temporal import DurableOptions, register_agents
 from asynctool.temporal._options import served
 
 CALL = msgspec.convert(

@@ -8,9 +8,9 @@ the loop inside it is `Agent.run`'s own. Workers serve agents (`agent_worker`, o
 `import asynctool` never imports this module, nor temporalio.
 """
 
+from .._durable import RunInput
 from ._activities import model_request, tool_call
 from ._client import DurableAgent, DurableRun
-from ._codec import RunInput
 from ._options import DurableOptions
 from ._options import register as register_agents
 from ._worker import agent_worker, workflow_runner

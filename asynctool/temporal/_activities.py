@@ -21,12 +21,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from .._agent import _as_decided
+from .._durable import ModelCall, ToolCallInput, decision_from, outcome_of
 from .._exceptions import APIConnectionError, APIError, APIStatusError
 from .._request import ChatCompletionRequest
 from .._retry import should_retry
 from .._tools import ToolContext
 from .._types import ChatCompletion, Message, ToolCall
-from ._codec import ModelCall, ToolCallInput, decision_from, outcome_of
 from ._options import served
 
 __all__ = ["model_request", "tool_call"]

@@ -11,9 +11,9 @@ from typing import Any
 import msgspec
 from temporalio.client import Client, WorkflowHandle
 
+from .._durable import RunInput, decision_to, event_from, result_from
 from .._events import AgentEvent, RunCompleted, RunResult
 from .._pause import Decision, PendingCall
-from ._codec import RunInput, decision_to, event_from, result_from
 from ._workflow import AgentWorkflow
 
 __all__ = ["DurableAgent", "DurableRun"]

@@ -41,6 +41,18 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 from temporalio.workflow import ActivityCancellationType
 
 from .._budget import Clock
+from .._durable import (
+    ModelCall,
+    RunInput,
+    ToolCallInput,
+    ToolOutcome,
+    call_to,
+    decision_from,
+    decision_to,
+    event_to,
+    restored,
+    result_to,
+)
 from .._events import AgentEvent, RunCompleted, ToolResult
 from .._exceptions import (
     APIError,
@@ -56,18 +68,6 @@ from .._run import Run
 from .._seam import Report, RunSettings, keep_finished
 from .._tools import ToolContext
 from .._types import ChatCompletion, ToolCall
-from ._codec import (
-    ModelCall,
-    RunInput,
-    ToolCallInput,
-    ToolOutcome,
-    call_to,
-    decision_from,
-    decision_to,
-    event_to,
-    restored,
-    result_to,
-)
 from ._options import served
 
 __all__ = ["AgentWorkflow"]

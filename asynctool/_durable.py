@@ -1,9 +1,10 @@
-"""What crosses Temporal's history: requests, completions, results, events and decisions as
-JSON-ready values, and back.
+"""What a durable run stores (asynctool.temporal's history, asynctool.dbos's steps): requests,
+completions, results, events and decisions as JSON-ready values, and back.
 
 Temporal stores every activity's input and output, and the workflow's, in the run's history;
-the SDK's default converter writes plain JSON values. asynctool's own structs go through
-msgspec both ways (as `PausedRun.to_json` does), so a completion comes back field for field.
+the SDK's default converter writes plain JSON values; DBOS checkpoints each step's output.
+asynctool's own structs go through msgspec both ways (as `PausedRun.to_json` does), so a
+completion comes back field for field.
 A tool's `value` (what the function returned, before it became text) is kept when msgspec
 can write it as JSON, and comes back as those JSON values (a dict for a Struct).
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from .._events import (
+from ._events import (
     AgentEvent,
     RunCompleted,
     RunResult,
@@ -24,9 +25,9 @@ from .._events import (
     ToolResult,
     TurnCompleted,
 )
-from .._execute import Deny, Rewrite
-from .._pause import Answer, Approve, Decision, Defer, SavedResult
-from .._types import ToolCall
+from ._execute import Deny, Rewrite
+from ._pause import Answer, Approve, Decision, Defer, SavedResult
+from ._types import ToolCall
 
 __all__ = [
     "ModelCall",
