@@ -24,10 +24,10 @@ by its position in the workflow:
   `before_tool_call` and `tool_error_handler` run inside a tool's step, once.
 
 DBOS runs a step again when its process died before the step's output was recorded: a
-tool call under way then runs twice. For a tool marked not idempotent (its `idempotent`
-attribute false, as `@tool(idempotent=False)` sets it), a step first records that the call
-starts; a recovery that finds that record and no result does not run the call again, and the
-model is told, as for a failed call, that it may or may not have taken effect.
+tool call under way then runs twice. For a tool marked not idempotent
+(`@tool(idempotent=False)`), a step first records that the call starts; a recovery that finds
+that record and no result does not run the call again, and the model is told, as for a failed
+call, that it may or may not have taken effect.
 
 A model request that fails in a way the client retries (connection, timeout, 408, 409, 429,
 5xx), after the client's own retries, is retried by DBOS as a step (`model_attempts`); what
@@ -558,7 +558,7 @@ class _Steps:
         it starts: False when it is read back from the record, as the call had started in a
         process that stopped. True for any other call."""
         tool = self.executor.registry.get(call.function.name)
-        if tool is None or getattr(tool, "idempotent", True):
+        if tool is None or tool.idempotent:
             return True
         fresh: list[bool] = []
 

@@ -70,6 +70,7 @@ class Tool(Generic[P, R]):
         strict: bool = False,
         sequential: bool = False,
         timeout: float | None = None,
+        idempotent: bool = True,
     ) -> None:
         schema = function_schema(fn, strict=strict, context_type=ToolContext)
         self.fn = fn
@@ -78,6 +79,9 @@ class Tool(Generic[P, R]):
         self.strict = strict
         self.sequential = sequential
         self.timeout = _check_timeout(timeout, self.name)
+        if not isinstance(idempotent, bool):
+            raise ToolDefinitionError(f"{self.name}: idempotent must be True or False")
+        self.idempotent = idempotent
         self._schema = schema
         self._is_async = inspect.iscoroutinefunction(fn)
         function = FunctionDefinition(
@@ -172,6 +176,7 @@ def tool(
     strict: bool = False,
     sequential: bool = False,
     timeout: float | None = None,
+    idempotent: bool = True,
 ) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 def tool(
     fn: Callable[P, R] | None = None,
@@ -182,6 +187,7 @@ def tool(
     strict: bool = False,
     sequential: bool = False,
     timeout: float | None = None,
+    idempotent: bool = True,
 ) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
     """Make a function (async or not), a bound method or a `functools.partial` a `Tool`.
 
@@ -197,6 +203,9 @@ def tool(
         sequential: the agent runs this tool alone, never at the same time as other tool
             calls of the same turn.
         timeout: seconds the agent lets one call run before it fails it; no limit by default.
+        idempotent: whether running the call twice does no more than running it once. A
+            durable run (`asynctool.temporal`) retries a call whose worker was lost only for
+            an idempotent tool; a plain run never retries a tool and does not read it.
 
     Raises:
         ToolDefinitionError: for a function that cannot become a tool; the message names the
@@ -215,6 +224,7 @@ def tool(
             strict=strict,
             sequential=sequential,
             timeout=timeout,
+            idempotent=idempotent,
         )
 
     return decorate if fn is None else decorate(fn)
@@ -228,6 +238,7 @@ class _ToolOptions(TypedDict, total=False):
     strict: bool
     sequential: bool
     timeout: float | None
+    idempotent: bool
 
 
 class ToolRegistry:

