@@ -54,6 +54,7 @@ from dbos import error as dbos_errors
 
 from ._agent import Agent, _as_decided, _positive
 from ._budget import Clock
+from ._durable import ToolOutcome, restored, tool_outcome
 from ._events import RunCompleted, RunResult, ToolResult
 from ._exceptions import (
     APIConnectionError,
@@ -159,13 +160,11 @@ class _Answer(msgspec.Struct, kw_only=True):
 
 
 class _Outcome(msgspec.Struct, kw_only=True):
-    """A tool step's output: the result (its value when JSON can hold it, the `Defer` reason
-    of a deferred call), or what the hook or handler raised, which ends the run."""
+    """A tool step's output: the result as a Temporal activity records it too (its value when
+    JSON can hold it, the `Defer` reason of a deferred call), or what the hook or handler
+    raised, which ends the run."""
 
-    result: SavedResult | None = None
-    value: Any = None
-    deferred: bool = False
-    reason: str | None = None
+    outcome: ToolOutcome | None = None
     raised: str | None = None
 
 
@@ -614,36 +613,15 @@ def _retryable(error: APIError) -> bool:
 
 
 def _outcome_of(result: ToolResult) -> bytes:
-    try:
-        value = msgspec.to_builtins(result.value)
-    except TypeError:
-        value = None
-    deferred = result.deferred
-    outcome = _Outcome(
-        result=SavedResult.of(result),
-        value=value,
-        deferred=deferred is not None,
-        reason=deferred.reason if deferred is not None else None,
-    )
-    return msgspec.json.encode(outcome)
+    return msgspec.json.encode(_Outcome(outcome=tool_outcome(result)))
 
 
 def _restored(outcome: _Outcome, tool: str) -> ToolResult:
     """A recorded tool step's result; a recorded error of its hook raised again."""
-    if outcome.raised is not None or outcome.result is None:
+    if outcome.raised is not None or outcome.outcome is None:
         raised = outcome.raised or ""
         raise DurableRunError(raised, error_type=raised.split(":", 1)[0], messages=[])
-    saved = outcome.result
-    return ToolResult(
-        call=saved.call,
-        content=saved.content,
-        is_error=saved.is_error,
-        duration=saved.duration,
-        turn=saved.turn,
-        value=outcome.value,
-        rewritten_arguments=saved.rewritten_arguments,
-        deferred=Defer(outcome.reason) if outcome.deferred else None,
-    )
+    return restored(outcome.outcome)
 
 
 def _unwrapped(error: BaseException) -> BaseException:

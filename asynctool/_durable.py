@@ -1,5 +1,6 @@
-"""What a Temporal run stores in its history: requests, completions, results, events and
-decisions as JSON-ready values, and back.
+"""What a durable run stores: requests, completions, results, events and decisions as
+JSON-ready values, and back (asynctool.temporal's history; a tool step's outcome in
+asynctool.dbos's records too).
 
 Temporal stores every activity's input and output, and the workflow's, in the run's history;
 the SDK's default converter writes plain JSON values.
@@ -88,20 +89,24 @@ class ToolOutcome(msgspec.Struct, kw_only=True):
     reason: str | None = None
 
 
-def outcome_of(result: ToolResult) -> str:
-    """`result` as a tool activity returns it."""
+def tool_outcome(result: ToolResult) -> ToolOutcome:
+    """What a durable tool step records of `result`: its value only when JSON can hold it."""
     try:
         value = msgspec.to_builtins(result.value)
     except TypeError:
         value = None
     deferred = result.deferred
-    outcome = ToolOutcome(
+    return ToolOutcome(
         result=SavedResult.of(result),
         value=value,
         deferred=deferred is not None,
         reason=deferred.reason if deferred is not None else None,
     )
-    return msgspec.json.encode(outcome).decode()
+
+
+def outcome_of(result: ToolResult) -> str:
+    """`result` as a tool activity returns it."""
+    return msgspec.json.encode(tool_outcome(result)).decode()
 
 
 def restored(outcome: ToolOutcome) -> ToolResult:

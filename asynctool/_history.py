@@ -52,6 +52,7 @@ from ._types import (
 __all__ = [
     "History",
     "HistoryContext",
+    "as_message",
     "check_pairs",
     "estimate_tokens",
     "history_hook",
@@ -141,14 +142,16 @@ def shaped(returned: Any, by: str = "history") -> list[Message]:
     if not isinstance(returned, list | tuple):
         raise InvalidRequestError(by, f"returned {type(returned).__name__}, not a list of messages")
     try:
-        messages = [_as_message(m) for m in checked_messages(returned)]
+        messages = [as_message(m) for m in checked_messages(returned)]
     except InvalidRequestError as exc:
         raise InvalidRequestError(f"{by}: {exc.field}", exc.reason) from None
     check_pairs(messages, by)
     return messages
 
 
-def _as_message(message: Any) -> Message:
+def as_message(message: Any) -> Message:
+    """One message of a list `checked_messages` passed, as the wire struct a transcript holds:
+    a dict keeps every field (a saved transcript may hold what a provider wants back)."""
     if isinstance(message, ChatCompletionMessage):
         return message.to_param()
     if isinstance(message, msgspec.Struct):

@@ -73,9 +73,9 @@ from ._exceptions import (
     ToolCallsTruncatedError,
     ToolErrorLimitExceeded,
 )
-from ._history import HistoryContext, shaped
+from ._history import HistoryContext, as_message, shaped
 from ._live import Emit, LiveTurn, is_json, with_id
-from ._lossless import convert, wire_extras
+from ._lossless import wire_extras
 from ._overflow import is_context_overflow
 from ._pause import PausedRun, PendingCall, SavedResult, with_answers
 from ._relay import relayed
@@ -84,7 +84,6 @@ from ._seam import Execute, Report, RunSettings, Send, finished
 from ._tools import ToolContext
 from ._types import (
     ChatCompletion,
-    ChatCompletionMessage,
     DeveloperMessage,
     Message,
     SystemMessage,
@@ -571,22 +570,12 @@ def _transcript(input: str | Sequence[Any], instructions: str | None) -> list[Me
     if isinstance(input, str):
         messages: list[Message] = [UserMessage(content=input)]
     else:
-        messages = [_as_message(m) for m in checked_messages(input)]
+        messages = [as_message(m) for m in checked_messages(input)]
     if instructions is not None and not (
         messages and isinstance(messages[0], SystemMessage | DeveloperMessage)
     ):
         messages.insert(0, SystemMessage(content=instructions))
     return messages
-
-
-def _as_message(message: Any) -> Message:
-    if isinstance(message, ChatCompletionMessage):
-        return message.to_param()
-    if isinstance(message, msgspec.Struct):
-        return message  # type: ignore[return-value]  # checked_messages allows only messages
-    # A dict keeps every field: a saved transcript may hold what a provider wants back.
-    converted: Message = convert(message, Message)
-    return converted
 
 
 def _fix_request(error: OutputValidationError) -> str:

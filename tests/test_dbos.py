@@ -110,7 +110,7 @@ async def test_parallel_tools_give_the_transcript_of_a_plain_run(tmp_path: Path)
         "asynctool.model_request",
     ]
     outputs = [msgspec.json.decode(step["output"]) for step in steps]
-    assert outputs[1]["result"]["content"] == "booked OS123, seat 12A"
+    assert outputs[1]["outcome"]["result"]["content"] == "booked OS123, seat 12A"
     recorded = repr(steps) + repr(status_row.input) + repr(status_row.output)
     assert "sk-test" not in recorded and TASK in recorded
 
