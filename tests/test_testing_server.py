@@ -609,3 +609,33 @@ def test_only_recent_idempotency_keys_are_remembered() -> None:
         model.respond(RecordedRequest("POST", "/v1/chat/completions", headers, None, b"", ""))
     assert len(model._keys) == _scripted._KEYS_KEPT
     assert model.requests == _scripted._KEYS_KEPT + 10
+
+
+async def test_a_client_that_left_before_the_headers_is_no_server_error() -> None:
+    # A client that gives up while a turn's delay runs (its own timeout, a cancelled stream)
+    # leaves a closed transport behind; writing the headers then fails. That is the client's
+    # choice, not a server error: before, aiohttp logged "Error handling request" with its
+    # traceback, which a test's log capture kept (the soak test's memory grew by it).
+    from aiohttp.test_utils import make_mocked_request
+
+    from asynctool.testing._deliver import deliver
+
+    class GoneWriter:
+        buffer_size = 0
+        output_size = 0
+
+        async def write_headers(self, status_line: str, headers: Any) -> None:
+            raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+
+        def send_headers(self) -> None:
+            raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+
+        def enable_chunking(self) -> None: ...
+
+        def enable_compression(self, *args: Any, **kwargs: Any) -> None: ...
+
+    request = make_mocked_request("POST", "/v1/chat/completions", writer=GoneWriter())
+    response = await deliver(
+        request, [b"data: {}\n\n"], stream=True, fault=None, closing=asyncio.Event()
+    )
+    assert response.status == 200  # returned, not raised into aiohttp

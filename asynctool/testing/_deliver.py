@@ -81,8 +81,10 @@ async def deliver(
         response.headers["Cache-Control"] = "no-cache"
     else:
         response.content_length = len(body)
-    await response.prepare(request)
     with _unless_the_client_left(request):
+        # Inside: a client that left while the answer was delayed (its own timeout, a
+        # cancelled stream) makes writing the headers fail, and that is its choice, no error.
+        await response.prepare(request)
         if fault is None:
             await response.write(body)
         elif not await _write_faulty(request, response, events, body, fault, closing):
