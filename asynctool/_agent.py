@@ -364,14 +364,7 @@ class Agent(Generic[OutputT]):
     def _resumed(
         self, paused: PausedRun, decisions: Mapping[str, Decision], deps: Any, *, stream: bool
     ) -> Run:
-        if not isinstance(paused, PausedRun):
-            raise InvalidRequestError(
-                "paused", f"expected a PausedRun (result.paused), got {type(paused).__name__}"
-            )
-        paused.check()
-        checked = checked_decisions(paused, decisions)
-        for pending in paused.pending:
-            self._check_rewrite(pending.call, checked[pending.call.id])
+        checked = self.checked_resumption(paused, decisions)
         ways = self._ways()
         # The paused calls run as decided, not through `before_tool_call` again.
         applying = copy.copy(ways.executor)
@@ -386,6 +379,27 @@ class Agent(Generic[OutputT]):
             execute=ways.execute,
             stream=stream,
         )
+
+    def checked_resumption(
+        self, paused: PausedRun, decisions: Mapping[str, Decision]
+    ) -> dict[str, Decision]:
+        """The decisions for `paused`'s pending calls, by call id, checked before anything
+        runs or is sent (for `resume`, and for a durable engine's own resume).
+
+        Raises:
+            InvalidRequestError: `paused` is not a saved run, a pending call has no decision, a
+                decision names no pending call or is not one, or a `Rewrite` gives arguments
+                the tool refuses.
+        """
+        if not isinstance(paused, PausedRun):
+            raise InvalidRequestError(
+                "paused", f"expected a PausedRun (result.paused), got {type(paused).__name__}"
+            )
+        paused.check()
+        checked = checked_decisions(paused, decisions)
+        for pending in paused.pending:
+            self._check_rewrite(pending.call, checked[pending.call.id])
+        return checked
 
     def _check_rewrite(self, call: ToolCall, decision: Decision) -> None:
         """A `Rewrite` decision the tool refuses is refused now, before anything runs."""

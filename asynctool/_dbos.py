@@ -74,7 +74,6 @@ from ._pause import (
     Defer,
     PausedRun,
     SavedResult,
-    checked_decisions,
 )
 from ._request import ChatCompletionRequest, checked_messages
 from ._retry import should_retry
@@ -336,14 +335,7 @@ class DBOSAgent(Generic[OutputT]):
                 hold; before anything is stored or sent.
             The errors of `run`.
         """
-        if not isinstance(paused, PausedRun):
-            raise InvalidRequestError(
-                "paused", f"expected a PausedRun (result.paused), got {type(paused).__name__}"
-            )
-        paused.check()
-        checked = checked_decisions(paused, decisions)
-        for pending in paused.pending:
-            self.agent._check_rewrite(pending.call, checked[pending.call.id])
+        checked = self.agent.checked_resumption(paused, decisions)
         stored = {call_id: _Decision.of(call_id, d) for call_id, d in checked.items()}
         data = msgspec.json.encode(_Input(paused=paused, decisions=stored)).decode()
         return await self._started(data, workflow_id)
