@@ -111,15 +111,9 @@ def outcome_of(result: ToolResult) -> str:
 
 def restored(outcome: ToolOutcome) -> ToolResult:
     """The `ToolResult` a tool activity returned, with its value and `Defer`."""
-    saved = outcome.result
-    return ToolResult(
-        call=saved.call,
-        content=saved.content,
-        is_error=saved.is_error,
-        duration=saved.duration,
-        turn=saved.turn,
+    return msgspec.structs.replace(
+        outcome.result.restored(),
         value=outcome.value,
-        rewritten_arguments=saved.rewritten_arguments,
         deferred=Defer(outcome.reason) if outcome.deferred else None,
     )
 
