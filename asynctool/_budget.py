@@ -68,14 +68,15 @@ class Budget:
         tokens = self.max_total_tokens
         if tokens is not None and usage.total_tokens >= tokens:
             raise TokenBudgetExceeded(
-                f"The run used {usage.total_tokens} tokens, max_total_tokens={tokens}",
+                f"The run used {usage.total_tokens} tokens, max_total_tokens={tokens}; raise it, "
+                "or send less each turn (history=keep_within_tokens(...))",
                 limit=tokens,
                 used=usage.total_tokens,
             )
         if self.max_requests is not None and requests >= self.max_requests:
             raise RequestBudgetExceeded(
                 f"The run made {requests} requests, max_requests={self.max_requests}, and "
-                "needs another",
+                "needs another; raise max_requests to let it go on",
                 limit=self.max_requests,
                 used=requests,
             )
@@ -87,7 +88,8 @@ class Budget:
         if tokens is not None and usage.total_tokens >= tokens:
             raise TokenBudgetExceeded(
                 f"The run used {usage.total_tokens} tokens, max_total_tokens={tokens}, while "
-                "the model was still calling tools; the calls of the last answer did not run",
+                "the model was still calling tools; the calls of the last answer did not run "
+                "(raise max_total_tokens, or send less each turn with history=...)",
                 limit=tokens,
                 used=usage.total_tokens,
                 completion=completion,
@@ -118,7 +120,8 @@ class Clock:
         """The error for a run past its deadline."""
         assert self.limit is not None
         return TimeBudgetExceeded(
-            f"The run took more than max_run_seconds={self.limit:g}",
+            f"The run took more than max_run_seconds={self.limit:g}; what was still running "
+            "was cancelled (raise max_run_seconds, or bound slow tools with tool_timeout)",
             limit=self.limit,
             used=self.elapsed(),
         )
