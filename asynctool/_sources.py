@@ -68,23 +68,34 @@ class RunTools:
     ) -> None:
         self._local = registry
         self._sources = sources
-        self.registry = _merged(registry, [(s, s.listed_tools()) for s in sources])
         # A copy with its own registry: the agent's executor stays as it is for other runs.
         self._executor = copy.copy(executor)
+        self._listed: list[Sequence[Tool[..., Any]]] = []
+        self._take([s.listed_tools() for s in sources])
+
+    def _take(self, listed: list[Sequence[Tool[..., Any]]]) -> None:
+        """Merge what the sources listed, unless it is what they listed last time (the same
+        tool objects): a request then reuses the registry and its definitions."""
+        if len(listed) == len(self._listed) and all(
+            len(now) == len(before) and all(a is b for a, b in zip(now, before, strict=True))
+            for now, before in zip(listed, self._listed, strict=True)
+        ):
+            return
+        self._listed = listed
+        self.registry = _merged(self._local, list(zip(self._sources, listed, strict=True)))
         self._executor.registry = self.registry
+        self._definitions = self.registry.definitions()
 
     def first_request(self, request: ChatCompletionRequest) -> ChatCompletionRequest:
         """The run's base request with the sources' tools in it (as last listed)."""
-        return _with_tools(request, self.registry)
+        return _with_tools(request, self._definitions)
 
     def send(self, send: Send) -> Send:
         """`send`, listing the sources' tools again before each request."""
 
         async def refreshed(request: ChatCompletionRequest) -> Any:
-            listed = [(source, await source.current_tools()) for source in self._sources]
-            self.registry = _merged(self._local, listed)
-            self._executor.registry = self.registry
-            return await send(_with_tools(request, self.registry))
+            self._take([await source.current_tools() for source in self._sources])
+            return await send(_with_tools(request, self._definitions))
 
         return refreshed
 
@@ -113,8 +124,9 @@ def _merged(
     return merged
 
 
-def _with_tools(request: ChatCompletionRequest, registry: ToolRegistry) -> ChatCompletionRequest:
-    definitions = registry.definitions()
+def _with_tools(
+    request: ChatCompletionRequest, definitions: list[dict[str, Any]]
+) -> ChatCompletionRequest:
     if not definitions:  # a server that lists nothing now: no tools, so no tool_choice either
         return msgspec.structs.replace(request, tools=None, tool_choice=None)
     return msgspec.structs.replace(request, tools=definitions)
