@@ -34,11 +34,17 @@ EAGER_CLIENT = "asynctool-eager"
 # --------------------------------------------------------------------------- medians and ratios
 
 
-def summarize_client(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians of one client's good runs, with its failures listed."""
+def _good_runs(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The runs that went well, and a summary that counts them and lists the others' problems."""
     good = [run for run in runs if run["ok"]]
     out: dict[str, Any] = {"runs": len(runs), "good_runs": len(good)}
     out["failures"] = sorted({run["problem"] for run in runs if not run["ok"]})
+    return good, out
+
+
+def summarize_client(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of one client's good runs, with its failures listed."""
+    good, out = _good_runs(runs)
     if not good:
         return out
     out["median"] = {
@@ -64,9 +70,7 @@ def summarize_latency(runs: list[dict[str, Any]]) -> dict[str, Any]:
     result and the answer; `results_sent_s` is when the server got the request carrying the
     results (the same clock: both processes read `time.monotonic()`).
     """
-    good = [run for run in runs if run["ok"]]
-    out: dict[str, Any] = {"runs": len(runs), "good_runs": len(good)}
-    out["failures"] = sorted({run["problem"] for run in runs if not run["ok"]})
+    good, out = _good_runs(runs)
     if not good:
         return out
     out["median"] = {
