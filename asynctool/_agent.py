@@ -364,7 +364,7 @@ class Agent(Generic[OutputT]):
     def _resumed(
         self, paused: PausedRun, decisions: Mapping[str, Decision], deps: Any, *, stream: bool
     ) -> Run:
-        checked = self.checked_resumption(paused, decisions)
+        checked = self._checked_resumption(paused, decisions)
         ways = self._ways()
         # The paused calls run as decided, not through `before_tool_call` again.
         applying = copy.copy(ways.executor)
@@ -380,7 +380,7 @@ class Agent(Generic[OutputT]):
             stream=stream,
         )
 
-    def checked_resumption(
+    def _checked_resumption(
         self, paused: PausedRun, decisions: Mapping[str, Decision]
     ) -> dict[str, Decision]:
         """The decisions for `paused`'s pending calls, by call id, checked before anything

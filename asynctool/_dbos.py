@@ -335,7 +335,7 @@ class DBOSAgent(Generic[OutputT]):
                 hold; before anything is stored or sent.
             The errors of `run`.
         """
-        checked = self.agent.checked_resumption(paused, decisions)
+        checked = self.agent._checked_resumption(paused, decisions)
         stored = {call_id: _Decision.of(call_id, d) for call_id, d in checked.items()}
         data = msgspec.json.encode(_Input(paused=paused, decisions=stored)).decode()
         return await self._started(data, workflow_id)
